@@ -1,0 +1,4 @@
+//! The science of HAQ: network architectures and their quantizable layers, hardware cost
+//! models, and (with the `torch` feature) data, models, quantization and the RL search.
+
+pub mod arch;

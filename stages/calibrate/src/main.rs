@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("haq-calibrate: not implemented yet");
+    std::process::exit(2);
+}

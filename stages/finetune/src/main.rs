@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("haq-finetune: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("haq-search: not implemented yet");
+    std::process::exit(2);
+}
