@@ -2,3 +2,7 @@
 //! models, and (with the `torch` feature) data, models, quantization and the RL search.
 
 pub mod arch;
+pub mod error;
+
+#[cfg(feature = "torch")]
+pub mod data;

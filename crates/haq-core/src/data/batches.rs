@@ -1,0 +1,76 @@
+//! Iterating a dataset in batches of normalised float tensors.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+use super::{Augment, Dataset};
+
+/// One batch: normalised `f32` images `[B, C, H, W]` and `i64` labels `[B]`, on the CPU.
+#[derive(Debug)]
+pub struct Batch {
+    pub images: Tensor,
+    pub labels: Tensor,
+}
+
+/// An iterator of batches over a [`Dataset`]; see [`Dataset::eval_batches`] and
+/// [`Dataset::train_batches`].
+pub struct Batches<'a> {
+    data: &'a Dataset,
+    order: Vec<i64>,
+    batch_size: usize,
+    next: usize,
+    /// For training: the augmentation and the epoch's generator (already used to shuffle).
+    augment: Option<(Augment, ChaCha8Rng)>,
+}
+
+impl<'a> Batches<'a> {
+    pub(super) fn new(
+        data: &'a Dataset,
+        batch_size: usize,
+        mut augment: Option<(Augment, ChaCha8Rng)>,
+    ) -> Self {
+        assert!(batch_size > 0, "batch size must be positive");
+        let mut order: Vec<i64> = (0..data.len() as i64).collect();
+        if let Some((_, rng)) = &mut augment {
+            order.shuffle(rng);
+            // Training batches all have `batch_size` examples.
+            order.truncate(data.len() / batch_size * batch_size);
+        }
+        Self {
+            data,
+            order,
+            batch_size,
+            next: 0,
+            augment,
+        }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + self.batch_size).min(self.order.len());
+        let index = Tensor::from_slice(&self.order[self.next..end]);
+        self.next = end;
+        let mut images = self.data.images.index_select(0, &index);
+        if let Some((augment, rng)) = &mut self.augment {
+            images = augment.apply(&images, rng);
+        }
+        Some(Batch {
+            images: self.data.normalize(&images),
+            labels: self.data.labels.index_select(0, &index),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.order.len() - self.next).div_ceil(self.batch_size);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Batches<'_> {}

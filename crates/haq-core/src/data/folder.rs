@@ -1,0 +1,152 @@
+//! Image folders laid out as for torchvision's `ImageFolder`: `root/train/<class>/<image>`
+//! and `root/val/<class>/<image>` (or `root/test/...`), JPEG or PNG. Classes are the
+//! sub-directory names of `train/` in sorted order. Each image is resized so its shorter
+//! side is `size`, centre-cropped to `size x size` and converted to RGB.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use tch::Tensor;
+
+use super::{to_tensors, Split};
+use crate::error::{Error, Result};
+
+const EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+
+pub(super) fn read_split(
+    root: &Path,
+    split: Split,
+    size: usize,
+    hint: &str,
+) -> Result<(Tensor, Tensor, usize)> {
+    let classes = class_names(&root.join("train"), hint)?;
+    let dir = match split {
+        Split::Train => root.join("train"),
+        // ImageNet calls its labelled held-out images `val`; accept `test` too.
+        Split::Test if !root.join("val").is_dir() && root.join("test").is_dir() => {
+            root.join("test")
+        }
+        Split::Test => root.join("val"),
+    };
+    if split == Split::Test {
+        let found = class_names(&dir, hint)?;
+        if found != classes {
+            return Err(Error::CorruptData {
+                path: dir,
+                problem: format!(
+                    "its class folders {found:?} differ from those of train/ {classes:?}"
+                ),
+                hint: hint.to_string(),
+            });
+        }
+    }
+    let mut files = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let class_dir = dir.join(class);
+        let images = image_files(&class_dir, hint)?;
+        if images.is_empty() {
+            return Err(Error::CorruptData {
+                path: class_dir,
+                problem: format!("empty class folder: no {} files", EXTENSIONS.join("/")),
+                hint: hint.to_string(),
+            });
+        }
+        files.extend(images.into_iter().map(|path| (path, label as u8)));
+    }
+    let pixels = files
+        .par_iter()
+        .map(|(path, _)| decode(path, size, hint))
+        .collect::<Result<Vec<_>>>()?;
+    let labels: Vec<u8> = files.iter().map(|(_, label)| *label).collect();
+    let (images, labels) = to_tensors(&pixels.concat(), &labels, [3, size, size]);
+    Ok((images, labels, classes.len()))
+}
+
+/// Sorted names of the sub-directories of `dir`.
+fn class_names(dir: &Path, hint: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = list(dir, hint)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::CorruptData {
+            path: dir.to_path_buf(),
+            problem: "holds no class sub-directories".into(),
+            hint: hint.to_string(),
+        });
+    }
+    // Labels are stored as bytes.
+    if names.len() > 256 {
+        return Err(Error::CorruptData {
+            path: dir.to_path_buf(),
+            problem: format!(
+                "holds {} class sub-directories; at most 256 are supported",
+                names.len()
+            ),
+            hint: hint.to_string(),
+        });
+    }
+    Ok(names)
+}
+
+/// Sorted JPEG and PNG files directly in `dir`.
+fn image_files(dir: &Path, hint: &str) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = list(dir, hint)?
+        .into_iter()
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_some_and(|e| {
+                    EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str())
+                })
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn list(dir: &Path, hint: &str) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingData {
+            path: dir.to_path_buf(),
+            hint: hint.to_string(),
+        },
+        _ => Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        },
+    })?;
+    entries
+        .map(|e| {
+            e.map(|e| e.path()).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// One image as `[3, size, size]` bytes: shorter side resized to `size` (bilinear, as
+/// torchvision's `Resize`), centre crop, RGB.
+fn decode(path: &Path, size: usize, hint: &str) -> Result<Vec<u8>> {
+    let image = image::open(path).map_err(|e| Error::CorruptData {
+        path: path.to_path_buf(),
+        problem: format!("cannot decode the image ({e})"),
+        hint: hint.to_string(),
+    })?;
+    let side = size as u32;
+    let rgb = image
+        .resize_to_fill(side, side, FilterType::Triangle)
+        .to_rgb8();
+    // Interleaved HWC to planar CHW.
+    let plane = size * size;
+    let mut chw = vec![0u8; 3 * plane];
+    for (i, pixel) in rgb.pixels().enumerate() {
+        for c in 0..3 {
+            chw[c * plane + i] = pixel[c];
+        }
+    }
+    Ok(chw)
+}

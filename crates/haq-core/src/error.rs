@@ -1,0 +1,48 @@
+//! The one error type of haq-core. Each message names what is wrong (file, field, value)
+//! and what to do about it.
+
+use std::path::PathBuf;
+
+/// Errors from haq-core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A dataset file or directory is absent.
+    #[error("{path}: not found. {hint}")]
+    MissingData { path: PathBuf, hint: String },
+
+    /// A dataset file exists but its contents are not what the format requires.
+    #[error("{path}: {problem}. {hint}")]
+    CorruptData {
+        path: PathBuf,
+        problem: String,
+        hint: String,
+    },
+
+    /// Reading a file failed for a reason other than its absence.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A configuration value is out of range or inconsistent with another.
+    #[error("invalid {field}: {problem}")]
+    Config { field: String, problem: String },
+
+    /// Serialised tensors (model weights, optimiser state) do not fit what they are
+    /// loaded into.
+    #[error("weights: {0}")]
+    Weights(String),
+
+    /// A quantization policy that cannot be read or does not fit the model.
+    #[error("policy: {0}")]
+    Policy(String),
+
+    /// An error reported by libtorch.
+    #[cfg(feature = "torch")]
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
