@@ -1,0 +1,406 @@
+//! Runs and what hangs off them: inputs, outputs, metrics and checkpoints; and the claim
+//! protocol that lets several `haq run` processes share one store.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use crate::artifact::Digest;
+use crate::error::{Error, Result};
+use crate::lock::RunLock;
+use crate::store::{now, Store};
+
+/// Where a run stands. `Running` in the table with nobody holding the run's lock is read
+/// back as `Interrupted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Interrupted,
+    Failed,
+    Done,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+            RunStatus::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "running" => RunStatus::Running,
+            "interrupted" => RunStatus::Interrupted,
+            "failed" => RunStatus::Failed,
+            "done" => RunStatus::Done,
+            other => return Err(Error::Invalid(format!("unknown run status {other:?}"))),
+        })
+    }
+}
+
+/// One execution of a stage, possibly over several attempts (resumes keep the id).
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub stage: String,
+    pub kind: String,
+    pub fingerprint: String,
+    pub status: RunStatus,
+    pub params: serde_json::Value,
+    pub binary_id: String,
+    pub workflow: String,
+    pub attempts: i64,
+    pub created_at: f64,
+    pub started_at: f64,
+    pub ended_at: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// What the scheduler knows about a run before it starts.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub stage: &'a str,
+    pub kind: &'a str,
+    pub fingerprint: &'a str,
+    pub params: &'a serde_json::Value,
+    pub binary_id: &'a str,
+    pub workflow: &'a str,
+    pub inputs: &'a BTreeMap<String, Digest>,
+}
+
+/// The answer to "may I run this stage?".
+#[derive(Debug)]
+pub enum Claim {
+    /// A completed run with the same fingerprint exists: nothing to do.
+    Cached(Run),
+    /// Another live process is executing it.
+    Busy(Run),
+    /// This process now owns the run (new, or resumed when `resumed` is true).
+    Owned {
+        run: Run,
+        lock: RunLock,
+        resumed: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    pub key: String,
+    pub step: i64,
+    pub value: f64,
+    pub time: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub step: i64,
+    pub digest: Digest,
+}
+
+const RUN_COLUMNS: &str =
+    "id, stage, kind, fingerprint, status, params, binary_id, workflow, attempts, \
+                           created_at, started_at, ended_at, error";
+
+fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
+    let status: String = row.get(4)?;
+    let params: String = row.get(5)?;
+    let bad = |i, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    Ok(Run {
+        id: row.get(0)?,
+        stage: row.get(1)?,
+        kind: row.get(2)?,
+        fingerprint: row.get(3)?,
+        status: status.parse().map_err(|e: Error| bad(4, e.into()))?,
+        params: serde_json::from_str(&params).map_err(|e| bad(5, e.into()))?,
+        binary_id: row.get(6)?,
+        workflow: row.get(7)?,
+        attempts: row.get(8)?,
+        created_at: row.get(9)?,
+        started_at: row.get(10)?,
+        ended_at: row.get(11)?,
+        error: row.get(12)?,
+    })
+}
+
+impl Store {
+    /// Decides, atomically with every other process on this store, whether to reuse, wait
+    /// for, resume or start the run `new` describes. Resuming drops the metrics and outputs
+    /// recorded after the run's latest checkpoint, so no step is counted twice. `force`
+    /// ignores earlier runs and starts afresh.
+    pub fn claim(&self, new: &NewRun, force: bool) -> Result<Claim> {
+        self.write_with(|tx| {
+            let sql = |e| self.err(e);
+            let find = |status_filter: &str| -> Result<Option<Run>> {
+                tx.query_row(
+                    &format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE stage = ?1 AND fingerprint = ?2 AND {status_filter} \
+                         ORDER BY id DESC LIMIT 1"
+                    ),
+                    params![new.stage, new.fingerprint],
+                    run_from_row,
+                )
+                .optional()
+                .map_err(|e| self.err(e))
+            };
+            if let Some(run) = find("status = 'done'")?.filter(|_| !force) {
+                return Ok(Claim::Cached(run));
+            }
+            if let Some(run) = find("status != 'done'")?.filter(|_| !force) {
+                let Some(lock) = RunLock::try_acquire(self, run.id)? else {
+                    return Ok(Claim::Busy(run));
+                };
+                let step = latest_checkpoint_tx(tx, run.id).map_err(sql)?.map(|c| c.step);
+                tx.execute(
+                    "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
+                    params![run.id, step.unwrap_or(i64::MIN)],
+                )
+                .map_err(sql)?;
+                tx.execute("DELETE FROM run_outputs WHERE run_id = ?1", [run.id]).map_err(sql)?;
+                tx.execute(
+                    "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ?2, \
+                     ended_at = NULL, error = NULL, workflow = ?3 WHERE id = ?1",
+                    params![run.id, now(), new.workflow],
+                )
+                .map_err(sql)?;
+                let run = run_tx(tx, run.id).map_err(sql)?;
+                return Ok(Claim::Owned { run, lock, resumed: true });
+            }
+            let t = now();
+            tx.execute(
+                "INSERT INTO runs (stage, kind, fingerprint, status, params, binary_id, workflow, created_at, started_at) \
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?7)",
+                params![new.stage, new.kind, new.fingerprint, new.params.to_string(), new.binary_id, new.workflow, t],
+            )
+            .map_err(sql)?;
+            let id = tx.last_insert_rowid();
+            // The row is not visible to others until commit, and we commit holding the
+            // lock, so nobody can see this run unlocked while we live.
+            let lock = RunLock::try_acquire(self, id)?
+                .ok_or_else(|| Error::Invalid(format!("lock of new run {id} is held by another process")))?;
+            for (name, digest) in new.inputs {
+                tx.execute(
+                    "INSERT INTO run_inputs (run_id, name, digest) VALUES (?1, ?2, ?3)",
+                    params![id, name, digest.0],
+                )
+                .map_err(sql)?;
+            }
+            let run = run_tx(tx, id).map_err(sql)?;
+            Ok(Claim::Owned { run, lock, resumed: false })
+        })
+    }
+
+    /// Marks an owned run done; the stage has committed its outputs by now.
+    pub fn finish_run(&self, lock: &RunLock) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET status = 'done', ended_at = ?2, error = NULL WHERE id = ?1",
+                params![lock.run_id(), now()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records that an owned run stopped early: `Interrupted` (resumable as is) or `Failed`
+    /// with the reason.
+    pub fn stop_run(&self, lock: &RunLock, status: RunStatus, error: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+                params![lock.run_id(), status.as_str(), now(), error],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A run, with `Running` turned into `Interrupted` when its process is gone.
+    pub fn run(&self, id: i64) -> Result<Run> {
+        let run = run_tx(&self.conn, id)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(Error::NoSuchRun(id))?;
+        self.live(run)
+    }
+
+    /// Runs, newest first, optionally of one stage.
+    pub fn runs(&self, stage: Option<&str>) -> Result<Vec<Run>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR stage = ?1 ORDER BY id DESC"
+            ))
+            .map_err(|e| self.err(e))?;
+        let runs = stmt
+            .query_map([stage], run_from_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        runs.into_iter().map(|r| self.live(r)).collect()
+    }
+
+    /// The newest completed run of a stage.
+    pub fn latest_done(&self, stage: &str) -> Result<Option<Run>> {
+        Ok(self
+            .runs(Some(stage))?
+            .into_iter()
+            .find(|r| r.status == RunStatus::Done))
+    }
+
+    fn live(&self, mut run: Run) -> Result<Run> {
+        if run.status == RunStatus::Running && !RunLock::is_held(self, run.id)? {
+            run.status = RunStatus::Interrupted;
+        }
+        Ok(run)
+    }
+
+    pub fn inputs(&self, run_id: i64) -> Result<BTreeMap<String, Digest>> {
+        named_digests(&self.conn, "run_inputs", run_id).map_err(|e| self.err(e))
+    }
+
+    pub fn outputs(&self, run_id: i64) -> Result<BTreeMap<String, Digest>> {
+        outputs_tx(&self.conn, run_id).map_err(|e| self.err(e))
+    }
+
+    /// Stores `bytes` as the run's output `name` (replacing an earlier one).
+    pub fn put_output(
+        &self,
+        run_id: i64,
+        name: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Digest> {
+        let digest = self.put_bytes(bytes, media_type)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO run_outputs (run_id, name, digest) VALUES (?1, ?2, ?3)",
+                params![run_id, name, digest.0],
+            )
+        })?;
+        Ok(digest)
+    }
+
+    /// Records several metrics of one step in one transaction; logging a (key, step)
+    /// again replaces the value.
+    pub fn log_metrics(&self, run_id: i64, step: i64, values: &[(&str, f64)]) -> Result<()> {
+        let t = now();
+        self.write(|tx| {
+            for (key, value) in values {
+                tx.execute(
+                    "INSERT OR REPLACE INTO metrics (run_id, key, step, value, time) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![run_id, key, step, value, t],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A run's metrics ordered by key then step, optionally one key only.
+    pub fn metrics(&self, run_id: i64, key: Option<&str>) -> Result<Vec<Metric>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT key, step, value, time FROM metrics WHERE run_id = ?1 AND (?2 IS NULL OR key = ?2) \
+                 ORDER BY key, step",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![run_id, key], |r| {
+            Ok(Metric {
+                key: r.get(0)?,
+                step: r.get(1)?,
+                value: r.get(2)?,
+                time: r.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// Saves the state after `step`; the blob and the row land together or not at all.
+    pub fn save_checkpoint(
+        &self,
+        run_id: i64,
+        step: i64,
+        state: impl std::io::Read,
+    ) -> Result<Digest> {
+        let digest = self.put_reader(state, "application/x-haq-checkpoint")?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, step, digest, time) VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, step, digest.0, now()],
+            )
+        })?;
+        Ok(digest)
+    }
+
+    pub fn latest_checkpoint(&self, run_id: i64) -> Result<Option<Checkpoint>> {
+        latest_checkpoint_tx(&self.conn, run_id).map_err(|e| self.err(e))
+    }
+
+    /// Drops the checkpoints of completed runs (they are only needed to resume).
+    pub fn drop_finished_checkpoints(&self) -> Result<u64> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM checkpoints WHERE run_id IN (SELECT id FROM runs WHERE status = 'done')", [])
+                .map(|n| n as u64)
+        })
+    }
+}
+
+fn run_tx(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Run> {
+    conn.query_row(
+        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+        [id],
+        run_from_row,
+    )
+}
+
+fn outputs_tx(
+    conn: &rusqlite::Connection,
+    run_id: i64,
+) -> rusqlite::Result<BTreeMap<String, Digest>> {
+    named_digests(conn, "run_outputs", run_id)
+}
+
+fn named_digests(
+    conn: &rusqlite::Connection,
+    table: &str,
+    run_id: i64,
+) -> rusqlite::Result<BTreeMap<String, Digest>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, digest FROM {table} WHERE run_id = ?1"
+    ))?;
+    let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, Digest(r.get(1)?))))?;
+    rows.collect()
+}
+
+fn latest_checkpoint_tx(
+    conn: &rusqlite::Connection,
+    run_id: i64,
+) -> rusqlite::Result<Option<Checkpoint>> {
+    conn.query_row(
+        "SELECT step, digest FROM checkpoints WHERE run_id = ?1 ORDER BY step DESC LIMIT 1",
+        [run_id],
+        |r| {
+            Ok(Checkpoint {
+                step: r.get(0)?,
+                digest: Digest(r.get(1)?),
+            })
+        },
+    )
+    .optional()
+}

@@ -1,0 +1,193 @@
+//! The stage harness: how a stage binary learns its run, params and inputs, and writes
+//! outputs, metrics and checkpoints. `haq run` starts a stage with two environment
+//! variables, the store's path and the run id; everything else is in the store.
+//! docs/stages.md describes the protocol for people writing stages of their own.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+
+use indicatif::ProgressBar;
+use serde::de::DeserializeOwned;
+
+use crate::artifact::Digest;
+use crate::error::{Error, Result};
+use crate::runs::{Run, RunStatus};
+use crate::store::Store;
+
+pub use crate::progress::PROGRESS_ENV;
+
+/// Path of the store file.
+pub const STORE_ENV: &str = "HAQ_STORE";
+/// Id of the run the stage executes.
+pub const RUN_ENV: &str = "HAQ_RUN_ID";
+/// Argument that makes a stage binary print its build identity and exit.
+pub const IDENTITY_ARG: &str = "--haq-identity";
+
+/// A running stage's view of its run.
+pub struct StageContext {
+    store: Store,
+    run: Run,
+    inputs: BTreeMap<String, Digest>,
+}
+
+impl StageContext {
+    /// Connects to the run `haq run` started this process for.
+    pub fn from_env() -> Result<StageContext> {
+        let missing = |var| {
+            Error::Invalid(format!(
+                "{var} is not set: a stage binary is started by `haq run`, not by hand (see docs/stages.md)"
+            ))
+        };
+        let store_path = std::env::var_os(STORE_ENV).ok_or_else(|| missing(STORE_ENV))?;
+        let run_id: i64 = std::env::var(RUN_ENV)
+            .map_err(|_| missing(RUN_ENV))?
+            .parse()
+            .map_err(|_| Error::Invalid(format!("{RUN_ENV} must be a run id (an integer)")))?;
+        let store = Store::open(store_path.as_ref())?;
+        let run = store.run(run_id)?;
+        if run.status != RunStatus::Running {
+            return Err(Error::Invalid(format!(
+                "run {run_id} is {}, not running: only `haq run` starts stages",
+                run.status
+            )));
+        }
+        let inputs = store.inputs(run_id)?;
+        Ok(StageContext { store, run, inputs })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// The run's params: the workflow's shared settings merged with the stage's own.
+    pub fn params(&self) -> &serde_json::Value {
+        &self.run.params
+    }
+
+    /// The params as a typed struct; a missing or mistyped field is named in the error.
+    pub fn params_as<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.run.params.clone()).map_err(|e| {
+            Error::Invalid(format!(
+                "stage {}: bad params: {e} (fix the workflow file)",
+                self.run.stage
+            ))
+        })
+    }
+
+    /// All inputs, named `<upstream stage>/<output>`.
+    pub fn inputs(&self) -> &BTreeMap<String, Digest> {
+        &self.inputs
+    }
+
+    /// Inputs whose output name is `output`, as (upstream stage, digest).
+    pub fn inputs_named<'a>(
+        &'a self,
+        output: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Digest)> + 'a {
+        self.inputs.iter().filter_map(move |(name, digest)| {
+            let (stage, out) = name.rsplit_once('/')?;
+            (out == output).then_some((stage, digest))
+        })
+    }
+
+    /// The one input whose output name is `output`; an error if there is none or several.
+    pub fn input<'a>(&'a self, output: &'a str) -> Result<&'a Digest> {
+        let found: Vec<_> = self.inputs_named(output).collect();
+        match found.as_slice() {
+            [(_, digest)] => Ok(digest),
+            [] => Err(Error::Invalid(format!(
+                "stage {} needs an upstream stage producing {output:?}; its inputs are: {} (add it to `needs:`)",
+                self.run.stage,
+                self.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+            many => Err(Error::Invalid(format!(
+                "stage {} has {} inputs named {output:?} (from {}); it needs exactly one",
+                self.run.stage,
+                many.len(),
+                many.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// The bytes of the one input named `output`.
+    pub fn read_input(&self, output: &str) -> Result<Vec<u8>> {
+        let digest = self.input(output)?.clone();
+        self.store.get_bytes(&digest)
+    }
+
+    /// Writes output `name`; downstream stages see it as `<this stage>/<name>`.
+    pub fn put_output(&self, name: &str, bytes: &[u8], media_type: &str) -> Result<Digest> {
+        self.store.put_output(self.run.id, name, bytes, media_type)
+    }
+
+    /// Logs metrics of one step (an epoch, an episode) together.
+    pub fn log_metrics(&self, step: i64, values: &[(&str, f64)]) -> Result<()> {
+        self.store.log_metrics(self.run.id, step, values)
+    }
+
+    /// Saves the state after `step`. Log a step's metrics before its checkpoint: on resume,
+    /// metrics after the latest checkpoint are dropped and that work is redone.
+    pub fn save_checkpoint(&self, step: i64, state: &[u8]) -> Result<()> {
+        self.store
+            .save_checkpoint(self.run.id, step, state)
+            .map(drop)
+    }
+
+    /// The latest checkpoint of this run, if it is being resumed: (step, state).
+    pub fn resume(&self) -> Result<Option<(i64, Vec<u8>)>> {
+        match self.store.latest_checkpoint(self.run.id)? {
+            Some(c) => Ok(Some((c.step, self.store.get_bytes(&c.digest)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// A progress bar shown on the terminal of `haq run` when there is one.
+    pub fn progress(&self, len: u64, label: &str) -> ProgressBar {
+        crate::progress::bar(len, label)
+    }
+}
+
+/// The `main` of a stage binary: answers `--haq-identity`, connects to the run, runs
+/// `body`, and exits non-zero with the error chain on stderr if anything fails.
+pub fn main<E>(identity: &str, body: impl FnOnce(&StageContext) -> std::result::Result<(), E>) -> !
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let name = std::env::args().next().unwrap_or_default();
+    let name = std::path::Path::new(&name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(name);
+    match std::env::args().nth(1).as_deref() {
+        Some(IDENTITY_ARG) => {
+            println!("{identity}");
+            std::process::exit(0)
+        }
+        Some("-h" | "--help") => {
+            println!(
+                "{name}: a stage of the haq workflow. It is started by `haq run`, which passes \
+                 {STORE_ENV} and {RUN_ENV}; see docs/stages.md.\n\n{IDENTITY_ARG}  print the build identity"
+            );
+            std::process::exit(0)
+        }
+        _ => {}
+    }
+    let result = StageContext::from_env()
+        .map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)
+        .and_then(|ctx| body(&ctx).map_err(Into::into));
+    if let Err(e) = result {
+        let mut message = format!("{name}: {e}");
+        let mut source = e.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        eprintln!("{message}");
+        std::process::exit(1)
+    }
+    std::process::exit(0)
+}

@@ -1,0 +1,147 @@
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::schema::MIGRATIONS;
+
+/// An open store: one SQLite file (WAL mode) plus a sibling directory `<file>.d/` with the
+/// run locks and logs, which are files by nature.
+pub struct Store {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+/// Writers wait this long for each other before giving up; stages write small
+/// transactions, so a long wait means something is stuck.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Store {
+    /// Opens the store at `path`, creating it (and its directory) if needed and applying
+    /// any pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let path = path.to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| Error::sqlite(&path, e))?;
+        let store = Store { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        std::fs::create_dir_all(store.locks_dir()).map_err(|e| Error::io(&store.locks_dir(), e))?;
+        std::fs::create_dir_all(store.logs_dir()).map_err(|e| Error::io(&store.logs_dir(), e))?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.err(e))?;
+        // WAL lets readers (`haq status`) run beside a writing stage; NORMAL sync is
+        // durable against a killed process, which is the failure we design for.
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let known = MIGRATIONS.len() as i64;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version > known {
+            return Err(Error::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        if version == known {
+            return Ok(());
+        }
+        self.write(|tx| {
+            // Re-read inside the write lock: another process may have migrated meanwhile.
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The store's SQLite file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where per-run lock files live.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.side_dir().join("locks")
+    }
+
+    /// Where per-run logs live.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.side_dir().join("logs")
+    }
+
+    /// The log file of a run.
+    pub fn log_path(&self, run_id: i64) -> PathBuf {
+        self.logs_dir().join(format!("run-{run_id}.log"))
+    }
+
+    fn side_dir(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".d");
+        self.path.with_file_name(name)
+    }
+
+    /// Runs `f` in one write transaction, taken immediately so that check-then-write
+    /// sequences are atomic across processes.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let value = f(&tx).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(value)
+    }
+
+    /// Like [`Store::write`] for bodies that fail with the store's own errors too.
+    pub(crate) fn write_with<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(value)
+    }
+
+    pub(crate) fn err(&self, e: rusqlite::Error) -> Error {
+        Error::sqlite(&self.path, e)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Seconds since the Unix epoch, for record keeping only (never for staleness).
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

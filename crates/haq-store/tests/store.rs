@@ -1,0 +1,211 @@
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use haq_store::{Claim, Digest, Error, NewRun, RunStatus, Store};
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("sub/store.db")).unwrap();
+    (dir, store)
+}
+
+fn new_run<'a>(
+    fp: &'a str,
+    params: &'a serde_json::Value,
+    inputs: &'a BTreeMap<String, Digest>,
+) -> NewRun<'a> {
+    NewRun {
+        stage: "train",
+        kind: "example",
+        fingerprint: fp,
+        params,
+        binary_id: "b1",
+        workflow: "w",
+        inputs,
+    }
+}
+
+#[test]
+fn artifacts_are_deduplicated_and_streamed_in_chunks() {
+    let (_dir, store) = store();
+    // Larger than one chunk, not a multiple of it.
+    let big: Vec<u8> = (0..3_500_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let a = store.put_bytes(&big, "application/octet-stream").unwrap();
+    let b = store
+        .put_reader(&big[..], "application/octet-stream")
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.0, blake3::hash(&big).to_hex().to_string());
+    assert_eq!(store.get_bytes(&a).unwrap(), big);
+    let mut reader = store.open_artifact(&a).unwrap();
+    assert_eq!(reader.size(), big.len() as u64);
+    let mut head = [0u8; 10];
+    reader.read_exact(&mut head).unwrap();
+    assert_eq!(&head, &big[..10]);
+    let empty = store.put_bytes(b"", "text/plain").unwrap();
+    assert_eq!(store.get_bytes(&empty).unwrap(), b"");
+    let count: i64 = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .query_row("SELECT count(*) FROM artifacts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 2, "the same bytes are stored once");
+    assert!(matches!(
+        store.get_bytes(&Digest("00".into())),
+        Err(Error::NoSuchArtifact(_))
+    ));
+}
+
+#[test]
+fn gc_removes_only_unreferenced_artifacts() {
+    let (_dir, store) = store();
+    let (params, inputs) = (serde_json::json!({}), BTreeMap::new());
+    let Claim::Owned { run, lock, .. } =
+        store.claim(&new_run("f", &params, &inputs), false).unwrap()
+    else {
+        panic!("a new run is owned")
+    };
+    let kept = store
+        .put_output(run.id, "model", b"weights", "application/octet-stream")
+        .unwrap();
+    store.save_checkpoint(run.id, 1, &b"state"[..]).unwrap();
+    let orphan = store.put_bytes(b"orphan bytes", "text/plain").unwrap();
+    store.finish_run(&lock).unwrap();
+    let stats = store.gc().unwrap();
+    assert_eq!(stats.artifacts, 1);
+    assert_eq!(stats.bytes, 12);
+    assert!(store.get_bytes(&kept).is_ok());
+    assert!(store.get_bytes(&orphan).is_err());
+    assert_eq!(store.drop_finished_checkpoints().unwrap(), 1);
+    assert_eq!(
+        store.gc().unwrap().artifacts,
+        1,
+        "the checkpoint's blob goes next"
+    );
+}
+
+#[test]
+fn claim_caches_waits_and_resumes_from_the_latest_checkpoint() {
+    let (_dir, store) = store();
+    let params = serde_json::json!({"epochs": 3});
+    let input = store.put_bytes(b"data", "text/plain").unwrap();
+    let inputs = BTreeMap::from([("prep/data".to_string(), input)]);
+    let new = new_run("fp1", &params, &inputs);
+
+    let Claim::Owned { run, lock, resumed } = store.claim(&new, false).unwrap() else {
+        panic!("owned")
+    };
+    assert!(!resumed);
+    assert_eq!(store.inputs(run.id).unwrap(), inputs);
+    assert_eq!(store.run(run.id).unwrap().status, RunStatus::Running);
+    // A second process asking for the same work is told to wait.
+    let other = Store::open(store.path()).unwrap();
+    assert!(matches!(other.claim(&new, false).unwrap(), Claim::Busy(r) if r.id == run.id));
+
+    for step in 1..=3 {
+        store
+            .log_metrics(run.id, step, &[("loss", 1.0 / step as f64)])
+            .unwrap();
+        if step < 3 {
+            store
+                .save_checkpoint(run.id, step, format!("state {step}").as_bytes())
+                .unwrap();
+        }
+    }
+    store
+        .put_output(run.id, "partial", b"x", "text/plain")
+        .unwrap();
+    drop(lock); // the process dies here
+    assert_eq!(other.run(run.id).unwrap().status, RunStatus::Interrupted);
+
+    let Claim::Owned {
+        run: again,
+        lock,
+        resumed,
+    } = other.claim(&new, false).unwrap()
+    else {
+        panic!("owned")
+    };
+    assert!(resumed);
+    assert_eq!(again.id, run.id);
+    assert_eq!(again.attempts, 2);
+    let ckpt = other.latest_checkpoint(run.id).unwrap().unwrap();
+    assert_eq!(ckpt.step, 2);
+    assert_eq!(other.get_bytes(&ckpt.digest).unwrap(), b"state 2");
+    let steps: Vec<i64> = other
+        .metrics(run.id, Some("loss"))
+        .unwrap()
+        .iter()
+        .map(|m| m.step)
+        .collect();
+    assert_eq!(steps, [1, 2], "metrics after the checkpoint are dropped");
+    assert!(
+        other.outputs(run.id).unwrap().is_empty(),
+        "outputs of the interrupted attempt are dropped"
+    );
+
+    other
+        .put_output(run.id, "model", b"final", "text/plain")
+        .unwrap();
+    other.finish_run(&lock).unwrap();
+    drop(lock);
+    assert!(matches!(store.claim(&new, false).unwrap(), Claim::Cached(r) if r.id == run.id));
+    let Claim::Owned {
+        run: forced,
+        resumed,
+        ..
+    } = store.claim(&new, true).unwrap()
+    else {
+        panic!("forced")
+    };
+    assert!(!resumed);
+    assert_ne!(forced.id, run.id);
+}
+
+#[test]
+fn failed_runs_keep_their_error_and_are_retried_with_the_same_id() {
+    let (_dir, store) = store();
+    let (params, inputs) = (serde_json::json!({}), BTreeMap::new());
+    let new = new_run("fp", &params, &inputs);
+    let Claim::Owned { run, lock, .. } = store.claim(&new, false).unwrap() else {
+        panic!()
+    };
+    store
+        .stop_run(&lock, RunStatus::Failed, Some("out of memory"))
+        .unwrap();
+    drop(lock);
+    let failed = store.run(run.id).unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("out of memory"));
+    let Claim::Owned { run: retry, .. } = store.claim(&new, false).unwrap() else {
+        panic!()
+    };
+    assert_eq!(retry.id, run.id);
+    assert_eq!(retry.error, None);
+}
+
+#[test]
+fn a_store_from_a_newer_haq_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(Store::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    let err = Store::open(&path).err().expect("refused");
+    assert!(matches!(err, Error::NewerSchema { found: 999, .. }));
+    assert!(err.to_string().contains("upgrade haq"), "{err}");
+}
+
+#[test]
+fn reopening_keeps_everything_and_checks_integrity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let digest = Store::open(&path)
+        .unwrap()
+        .put_bytes(b"persist", "text/plain")
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.get_bytes(&digest).unwrap(), b"persist");
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
