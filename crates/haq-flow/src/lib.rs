@@ -1,1 +1,15 @@
 //! The workflow engine.
+
+pub mod binaries;
+pub mod dag;
+pub mod error;
+pub mod executor;
+pub mod fingerprint;
+pub mod plan;
+pub mod scheduler;
+pub mod workflow;
+
+pub use dag::Dag;
+pub use error::{Error, Location, Result};
+pub use fingerprint::{canonical_json, diff_params, fingerprint};
+pub use workflow::{deep_merge, Override, StageSpec, Workflow};

@@ -1,0 +1,193 @@
+//! The local executor: runs one stage binary for one run, keeping its output in the run's
+//! log file, and stopping it cleanly when `haq run` is interrupted.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// Set from the SIGINT/SIGTERM handler; every executor watches it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Routes Ctrl-C and SIGTERM to [`interrupted`] instead of killing `haq` outright, so
+/// running stages can be stopped and their runs left resumable.
+pub fn install_interrupt_handler() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+/// Whether the user asked `haq` to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// How a stage process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// Exited non-zero; the message is the last line it wrote to stderr.
+    Failed(String),
+    /// Killed by a signal, or stopped because `haq` was interrupted: resumable.
+    Interrupted(String),
+}
+
+/// One stage process to start.
+pub struct Job<'a> {
+    pub stage: &'a str,
+    pub binary: &'a Path,
+    pub store: &'a Path,
+    pub run_id: i64,
+    pub log: PathBuf,
+    /// Show progress bars on `haq`'s terminal.
+    pub progress: bool,
+    /// Also copy the stage's output lines, prefixed, to `haq`'s stderr.
+    pub echo: bool,
+}
+
+/// After forwarding an interrupt, how long a stage gets to exit before it is killed.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the job to completion (or interruption).
+pub fn execute(job: &Job) -> Result<Exit> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&job.log)
+        .map_err(io_err(&job.log))?;
+    writeln!(
+        log,
+        "==> haq: run {} of stage {} ({})",
+        job.run_id,
+        job.stage,
+        job.binary.display()
+    )
+    .map_err(io_err(&job.log))?;
+    let log = Arc::new(Mutex::new(log));
+
+    let mut command = Command::new(job.binary);
+    command
+        .env(haq_store::stage::STORE_ENV, job.store)
+        .env(haq_store::stage::RUN_ENV, job.run_id.to_string())
+        .env(
+            haq_store::stage::PROGRESS_ENV,
+            if job.progress { "1" } else { "0" },
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // Own process group: a terminal's Ctrl-C reaches haq, which forwards it, so
+            // haq always learns how the stage ended.
+            libc::setpgid(0, 0);
+            // If haq dies, the stage dies with it rather than running on unsupervised
+            // after its run lock is gone.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(io_err(job.binary))?;
+    let last_err = Arc::new(Mutex::new(String::new()));
+    let tees = [
+        tee(child.stdout.take().expect("piped"), job, &log, None),
+        tee(
+            child.stderr.take().expect("piped"),
+            job,
+            &log,
+            Some(last_err.clone()),
+        ),
+    ];
+    let status = wait(&mut child).map_err(io_err(job.binary))?;
+    for t in tees {
+        let _ = t.join();
+    }
+    let last = last_err.lock().expect("tee").clone();
+    let exit = if status.success() {
+        Exit::Success
+    } else if interrupted() {
+        Exit::Interrupted("interrupted by the user".to_string())
+    } else if let Some(signal) = status.signal() {
+        Exit::Interrupted(format!("killed by signal {signal}"))
+    } else if last.is_empty() {
+        Exit::Failed(format!("exited with {status}"))
+    } else {
+        Exit::Failed(last)
+    };
+    let _ = writeln!(
+        log.lock().expect("log"),
+        "==> haq: run {} ended: {exit:?}",
+        job.run_id
+    );
+    Ok(exit)
+}
+
+/// Waits for the child, forwarding an interrupt to its process group.
+fn wait(child: &mut Child) -> std::io::Result<std::process::ExitStatus> {
+    let mut forwarded: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if interrupted() {
+            let pgid = child.id() as libc::pid_t;
+            match forwarded {
+                None => {
+                    // SAFETY: plain kill(2) on the stage's own process group.
+                    unsafe { libc::kill(-pgid, libc::SIGINT) };
+                    forwarded = Some(Instant::now());
+                }
+                Some(t) if t.elapsed() > GRACE => {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+                Some(_) => {}
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Copies a stage's stream line by line into the run log (and `haq`'s stderr).
+fn tee(
+    stream: impl Read + Send + 'static,
+    job: &Job,
+    log: &Arc<Mutex<std::fs::File>>,
+    last_line: Option<Arc<Mutex<String>>>,
+) -> thread::JoinHandle<()> {
+    let log = log.clone();
+    let prefix = format!("[{}] ", job.stage);
+    let echo = job.echo;
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let _ = writeln!(log.lock().expect("log"), "{line}");
+            if echo {
+                eprintln!("{prefix}{line}");
+            }
+            if let Some(last) = &last_line {
+                if !line.trim().is_empty() {
+                    *last.lock().expect("last line") = line;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,542 @@
+//! The workflow file (workflow.yaml): schema, validation, `matrix:` expansion, shared
+//! settings and `--set` overrides, resolved into a flat list of stages.
+
+mod locate;
+mod matrix;
+mod overrides;
+mod raw;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::dag;
+use crate::error::{Error, Location, Result};
+use locate::Seg;
+use matrix::Combo;
+pub use overrides::Override;
+use raw::{RawStage, RawWorkflow};
+
+/// A loaded workflow: every matrix stage expanded, every override applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    /// Reports go to `reports/<name>/`; defaults to the file's stem.
+    pub name: String,
+    /// The workflow file, canonical where it exists on disk.
+    pub path: PathBuf,
+    /// The store file, resolved against the workflow file's folder.
+    pub store: PathBuf,
+    pub seed: u64,
+    pub device: String,
+    /// Expanded stages in declaration order (a matrix stage's expansions in matrix order).
+    pub stages: Vec<StageSpec>,
+}
+
+/// One stage to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSpec {
+    /// `base`, or `base@v1-v2` for a matrix expansion.
+    pub name: String,
+    /// The name declared under `stages:`.
+    pub base: String,
+    /// The `run:` kind: the stage runs the executable `haq-<kind>`.
+    pub kind: String,
+    /// Expanded names of the stages this one needs, in the order written, without repeats.
+    pub needs: Vec<String>,
+    /// `{seed, device}`, deep-merged with `settings:`, then the stage's `params:`, then
+    /// overrides; always a JSON object.
+    pub params: Value,
+    /// This expansion's matrix values; empty for a stage without a matrix.
+    pub matrix: BTreeMap<String, Value>,
+}
+
+/// Top-level keys; a stage may not take one of these names, so that `--set` is unambiguous.
+const TOP_LEVEL_KEYS: [&str; 6] = ["name", "store", "seed", "device", "settings", "stages"];
+
+const DEFAULT_STORE: &str = ".haq/store.db";
+
+impl Workflow {
+    /// Reads and validates the workflow file at `path`. `kind_exists` says whether a stage
+    /// executable exists for a `run:` kind; `known_kinds` lists those found, for the error.
+    pub fn load(
+        path: &Path,
+        overrides: &[Override],
+        known_kinds: &[String],
+        kind_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<Workflow> {
+        let source = fs::read_to_string(path).map_err(|source| Error::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&source, path, overrides, known_kinds, kind_exists)
+    }
+
+    /// As [`Workflow::load`], with the file's text given; `path` names the file in errors
+    /// and anchors the relative store path.
+    pub fn parse(
+        source: &str,
+        path: &Path,
+        overrides: &[Override],
+        known_kinds: &[String],
+        kind_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<Workflow> {
+        let doc = Doc { source, file: path };
+        let raw: RawWorkflow = serde_yaml::from_str(source).map_err(|e| doc.yaml_error(&e))?;
+        let (top_overrides, stage_overrides): (Vec<&Override>, Vec<&Override>) = overrides
+            .iter()
+            .partition(|o| TOP_LEVEL_KEYS.contains(&o.path[0].as_str()));
+
+        let mut top = Top::from_raw(&doc, &raw)?;
+        for o in top_overrides {
+            top.apply(o)?;
+        }
+        if raw.stages.0.is_empty() {
+            return Err(doc.invalid(
+                &[key("stages")],
+                false,
+                "no stages: declare at least one, e.g. stages: {pretrain: {run: pretrain}}",
+            ));
+        }
+        let shared = {
+            let mut shared = json!({"seed": top.seed, "device": top.device});
+            deep_merge(&mut shared, top.settings.clone());
+            shared
+        };
+        let check = KindCheck {
+            known: known_kinds,
+            exists: kind_exists,
+        };
+        let mut stages = Vec::new();
+        for (base, stage) in &raw.stages.0 {
+            stages.extend(expand_stage(&doc, base, stage, &shared, &check)?);
+        }
+        check_unique_names(&doc, &stages)?;
+        apply_stage_overrides(&mut stages, &stage_overrides)?;
+        let upstream = resolve_needs(&doc, &mut stages)?;
+        if let Err(cycle) = dag::topo_sort(&upstream) {
+            let first = &stages[cycle[0]];
+            return Err(doc.invalid(
+                &[key("stages"), key(&first.base), key("needs")],
+                false,
+                format!(
+                    "dependency cycle {} (each stage needs the next); remove one of these needs",
+                    dag::cycle_path(&cycle, |i| &stages[i].name)
+                ),
+            ));
+        }
+
+        let path = fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        let store = path.parent().unwrap_or(Path::new(".")).join(&top.store);
+        Ok(Workflow {
+            name: top.name,
+            path,
+            store,
+            seed: top.seed,
+            device: top.device,
+            stages,
+        })
+    }
+
+    /// The stage with this expanded name.
+    pub fn stage(&self, name: &str) -> Option<&StageSpec> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// Merges `over` into `base`: maps merge key by key, recursively; anything else in `over`
+/// replaces what `base` has.
+pub fn deep_merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (k, v) in over {
+                match base.get_mut(&k) {
+                    Some(slot) => deep_merge(slot, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_owned())
+}
+
+/// The workflow file's text and name, to turn a field path into a located error.
+struct Doc<'a> {
+    source: &'a str,
+    file: &'a Path,
+}
+
+impl Doc<'_> {
+    /// An error at the node at `path` (at the key naming it when `at_key`).
+    fn invalid(&self, path: &[Seg], at_key: bool, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            at: Location {
+                file: self.file.to_path_buf(),
+                line_column: locate::locate(self.source, path, at_key),
+            },
+            field: locate::render(path),
+            message: message.into(),
+        }
+    }
+
+    /// serde_yaml renders `field.path: message at line L column C`; we keep the position
+    /// and the field apart so every error reads `file:L:C: field: message`.
+    fn yaml_error(&self, err: &serde_yaml::Error) -> Error {
+        let line_column = err.location().map(|at| (at.line(), at.column()));
+        let mut message = err.to_string();
+        if let Some((line, column)) = line_column {
+            message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
+        }
+        let (field, message) = match message.split_once(": ") {
+            Some((field, rest)) if !field.contains(char::is_whitespace) => {
+                (field.to_owned(), rest.to_owned())
+            }
+            _ => (String::new(), message),
+        };
+        Error::Invalid {
+            at: Location {
+                file: self.file.to_path_buf(),
+                line_column,
+            },
+            field,
+            message,
+        }
+    }
+}
+
+/// The top-level settings, before and after `--set`.
+struct Top {
+    name: String,
+    store: String,
+    seed: u64,
+    device: String,
+    settings: Value,
+}
+
+impl Top {
+    fn from_raw(doc: &Doc, raw: &RawWorkflow) -> Result<Top> {
+        let name = match &raw.name {
+            Some(name) => name.clone(),
+            None => doc
+                .file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        check_workflow_name(&name).map_err(|m| doc.invalid(&[key("name")], false, m))?;
+        let device = raw.device.clone().unwrap_or_else(|| "cpu".into());
+        check_device(&device).map_err(|m| doc.invalid(&[key("device")], false, m))?;
+        let settings = to_json(raw.settings.clone().unwrap_or_default())
+            .map_err(|m| doc.invalid(&[key("settings")], false, m))?;
+        Ok(Top {
+            name,
+            store: raw.store.clone().unwrap_or_else(|| DEFAULT_STORE.into()),
+            seed: raw.seed.unwrap_or(0),
+            device,
+            settings,
+        })
+    }
+
+    fn apply(&mut self, o: &Override) -> Result<()> {
+        let typed = |what: &str| -> Result<String> {
+            serde_yaml::from_value::<String>(o.value.clone())
+                .map_err(|_| o.error(format!("expected {what}")))
+        };
+        match (o.path[0].as_str(), &o.path[1..]) {
+            ("stages", _) => {
+                return Err(o.error(
+                    "stages cannot be set from the command line; override a stage's params with --set STAGE.PARAM=VALUE",
+                ))
+            }
+            ("settings", rest) => {
+                let value = o.json_value()?;
+                if rest.is_empty() && !value.is_object() {
+                    return Err(o.error("settings must be a map, e.g. settings={model: {width: 0.5}}"));
+                }
+                overrides::set_path(&mut self.settings, rest, value).map_err(|m| o.error(m))?;
+            }
+            (top, [_, ..]) => {
+                return Err(o.error(format!("{top} is a single value with no fields; use --set {top}=VALUE")))
+            }
+            ("seed", []) => {
+                self.seed = serde_yaml::from_value(o.value.clone())
+                    .map_err(|_| o.error("expected a non-negative integer, e.g. seed=1"))?;
+            }
+            ("device", []) => {
+                let device = typed("a device: cpu, cuda or cuda:N")?;
+                check_device(&device).map_err(|m| o.error(m))?;
+                self.device = device;
+            }
+            ("name", []) => {
+                let name = typed("a workflow name")?;
+                check_workflow_name(&name).map_err(|m| o.error(m))?;
+                self.name = name;
+            }
+            ("store", []) => self.store = typed("a store path, e.g. store=.haq/other.db")?,
+            (other, []) => unreachable!("{other} is not in TOP_LEVEL_KEYS"),
+        }
+        Ok(())
+    }
+}
+
+fn to_json(map: serde_yaml::Mapping) -> Result<Value, String> {
+    serde_json::to_value(map).map_err(|e| format!("{e}; use string keys and plain values"))
+}
+
+fn check_workflow_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "workflow name {name:?} is not usable as the report folder reports/<name>/: use letters, digits, '_', '.' and '-', not starting with '.'"
+        ))
+    }
+}
+
+fn check_device(device: &str) -> Result<(), String> {
+    let ok = match device.strip_prefix("cuda:") {
+        Some(index) => !index.is_empty() && index.chars().all(|c| c.is_ascii_digit()),
+        None => device == "cpu" || device == "cuda",
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown device {device:?}: use cpu, cuda or cuda:N (N a GPU index)"
+        ))
+    }
+}
+
+/// Stage names and kinds share one alphabet: they become executable names and CLI words.
+fn is_stage_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+struct KindCheck<'a> {
+    known: &'a [String],
+    exists: &'a dyn Fn(&str) -> bool,
+}
+
+impl KindCheck<'_> {
+    fn check(&self, kind: &str) -> Result<(), String> {
+        if is_stage_word(kind) && (self.exists)(kind) {
+            return Ok(());
+        }
+        let known = if self.known.is_empty() {
+            "(none found)".to_owned()
+        } else {
+            self.known.join(", ")
+        };
+        Err(format!(
+            "unknown stage kind {kind:?}; known kinds: {known}. A kind k runs the executable haq-k, which must be beside haq or on PATH"
+        ))
+    }
+}
+
+/// One declared stage, expanded over its matrix, with params merged and substituted.
+/// `needs` still holds the names as written (after substitution); see [`resolve_needs`].
+fn expand_stage(
+    doc: &Doc,
+    base: &str,
+    stage: &RawStage,
+    shared: &Value,
+    kinds: &KindCheck,
+) -> Result<Vec<StageSpec>> {
+    let at = |rest: Vec<Seg>| [vec![key("stages"), key(base)], rest].concat();
+    if !is_stage_word(base) {
+        return Err(doc.invalid(
+            &at(vec![]),
+            true,
+            format!(
+                "stage name {base:?} is not allowed: use lowercase letters, digits, '_' and '-'"
+            ),
+        ));
+    }
+    if TOP_LEVEL_KEYS.contains(&base) {
+        return Err(doc.invalid(
+            &at(vec![]),
+            true,
+            format!("stage name {base:?} is also a top-level key, which would make --set {base}... ambiguous; rename the stage"),
+        ));
+    }
+    let kind = stage.run.as_deref().ok_or_else(|| {
+        doc.invalid(
+            &at(vec![]),
+            true,
+            "missing run:, the stage kind; e.g. run: pretrain runs the executable haq-pretrain",
+        )
+    })?;
+    kinds
+        .check(kind)
+        .map_err(|m| doc.invalid(&at(vec![key("run")]), false, m))?;
+    let params = to_json(stage.params.clone().unwrap_or_default())
+        .map_err(|m| doc.invalid(&at(vec![key("params")]), false, m))?;
+    let combos: Vec<(String, Option<Combo>)> = match &stage.matrix {
+        None => vec![(base.to_owned(), None)],
+        Some(m) => matrix::expand(&m.0)
+            .map_err(|(path, m)| doc.invalid(&at(path), false, m))?
+            .into_iter()
+            .map(|(suffix, combo)| (format!("{base}@{suffix}"), Some(combo)))
+            .collect(),
+    };
+    let problem = |(path, m): matrix::Problem| doc.invalid(&at(path), false, m);
+    combos
+        .into_iter()
+        .map(|(name, combo)| {
+            let own = matrix::substitute(&params, combo.as_ref(), &mut vec![key("params")])
+                .map_err(problem)?;
+            let needs = stage
+                .needs
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, need)| {
+                    matrix::substitute_text(need, combo.as_ref())
+                        .map_err(|m| problem((vec![key("needs"), Seg::Index(i)], m)))
+                })
+                .collect::<Result<_>>()?;
+            let mut params = shared.clone();
+            deep_merge(&mut params, own);
+            Ok(StageSpec {
+                name,
+                base: base.to_owned(),
+                kind: kind.to_owned(),
+                needs,
+                params,
+                matrix: combo.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Distinct matrix values can still render alike (`1` and `"1"`, or `a-b` + `c` against
+/// `a` + `b-c`); expanded names must stay unique.
+fn check_unique_names(doc: &Doc, stages: &[StageSpec]) -> Result<()> {
+    let mut seen = HashMap::new();
+    for stage in stages {
+        if seen.insert(stage.name.as_str(), ()).is_some() {
+            return Err(doc.invalid(
+                &[key("stages"), key(&stage.base), key("matrix")],
+                false,
+                format!(
+                    "two matrix combinations give the same stage name {:?}; make the values distinct as text",
+                    stage.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every name a `needs:` entry or a `--set` may use: declared names, then expanded names.
+fn known_stage_names(stages: &[StageSpec]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for stage in stages {
+        if !names.contains(&stage.base.as_str()) {
+            names.push(&stage.base);
+        }
+    }
+    for stage in stages {
+        if !names.contains(&stage.name.as_str()) {
+            names.push(&stage.name);
+        }
+    }
+    names
+}
+
+/// Overrides of a whole stage go first so that one naming a single expansion wins.
+fn apply_stage_overrides(stages: &mut [StageSpec], overrides: &[&Override]) -> Result<()> {
+    let mut targets = Vec::with_capacity(overrides.len());
+    for o in overrides {
+        // An expanded name may hold dots (`search@0.5`), so try ever longer prefixes.
+        let found = (1..=o.path.len()).find_map(|n| {
+            let name = o.path[..n].join(".");
+            let whole = stages.iter().any(|s| s.base == name);
+            (whole || stages.iter().any(|s| s.name == name)).then_some((name, whole, n))
+        });
+        let Some((name, whole, n)) = found else {
+            return Err(o.error(format!(
+                "no top-level key or stage named {:?}; top-level keys: {}; stages: {}",
+                o.path[0],
+                TOP_LEVEL_KEYS.join(", "),
+                known_stage_names(stages).join(", ")
+            )));
+        };
+        if n == o.path.len() {
+            return Err(o.error(format!(
+                "name a parameter of the stage, e.g. --set {name}.epochs=5"
+            )));
+        }
+        targets.push((!whole, name, *o, n));
+    }
+    targets.sort_by_key(|&(single, ..)| single);
+    for (_, name, o, n) in targets {
+        let value = o.json_value()?;
+        for stage in stages
+            .iter_mut()
+            .filter(|s| s.base == name || s.name == name)
+        {
+            overrides::set_path(&mut stage.params, &o.path[n..], value.clone())
+                .map_err(|m| o.error(m))?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces each stage's `needs` by expanded names (a matrix stage's base name means all
+/// its expansions) and returns the upstream indices of every stage.
+fn resolve_needs(doc: &Doc, stages: &mut [StageSpec]) -> Result<Vec<Vec<usize>>> {
+    let index: HashMap<String, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    let mut upstream = Vec::with_capacity(stages.len());
+    let mut resolved_all = Vec::with_capacity(stages.len());
+    for stage in stages.iter() {
+        let mut resolved: Vec<String> = Vec::new();
+        for (i, need) in stage.needs.iter().enumerate() {
+            let matches: Vec<&StageSpec> = stages
+                .iter()
+                .filter(|t| t.base == *need || t.name == *need)
+                .collect();
+            if matches.is_empty() {
+                return Err(doc.invalid(
+                    &[key("stages"), key(&stage.base), key("needs"), Seg::Index(i)],
+                    false,
+                    format!(
+                        "stage {need:?} does not exist; known stages: {}",
+                        known_stage_names(stages).join(", ")
+                    ),
+                ));
+            }
+            for t in matches {
+                if !resolved.contains(&t.name) {
+                    resolved.push(t.name.clone());
+                }
+            }
+        }
+        upstream.push(resolved.iter().map(|n| index[n]).collect());
+        resolved_all.push(resolved);
+    }
+    for (stage, needs) in stages.iter_mut().zip(resolved_all) {
+        stage.needs = needs;
+    }
+    Ok(upstream)
+}
