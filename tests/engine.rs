@@ -1,0 +1,469 @@
+//! End-to-end tests of the engine: the real `haq` binary running the `haq-example`
+//! stage on a real SQLite store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use haq_store::{RunStatus, Store};
+
+const HAQ: &str = env!("CARGO_BIN_EXE_haq");
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(workflow: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("workflow.yaml"), workflow).unwrap();
+        Project { dir }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(HAQ);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn haq(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.path().join(".haq/store.db")
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.store_path()).unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// (stage, attempts) of every run, oldest first.
+    fn runs(&self) -> Vec<(String, i64)> {
+        let mut runs: Vec<_> = self
+            .store()
+            .runs(None)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.stage, r.attempts))
+            .collect();
+        runs.reverse();
+        runs
+    }
+
+    /// Every stage's final output digest and metric rows, to compare two projects.
+    fn results(&self) -> Vec<(String, String, Vec<(String, i64, f64)>)> {
+        let store = self.store();
+        let mut out = Vec::new();
+        for run in store
+            .runs(None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.status == RunStatus::Done)
+        {
+            let outputs = store.outputs(run.id).unwrap();
+            let metrics = store
+                .metrics(run.id, None)
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.key, m.step, m.value))
+                .collect();
+            out.push((run.stage, outputs["result"].0.clone(), metrics));
+        }
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "haq failed: {}\n{stderr}", out.status);
+    stderr
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill9(pid: u32) {
+    // SAFETY: kill(2) on a child process we started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+}
+
+/// The highest metric step the running stage has logged.
+fn logged_steps(store_path: &Path, stage: &str) -> i64 {
+    let Ok(store) = Store::open(store_path) else {
+        return 0;
+    };
+    let Some(run) = store
+        .runs(Some(stage))
+        .ok()
+        .and_then(|r| r.into_iter().next())
+    else {
+        return 0;
+    };
+    store
+        .metrics(run.id, Some("step"))
+        .map(|m| m.iter().map(|m| m.step).max().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+const CHAIN: &str = "
+name: chain
+seed: 7
+stages:
+  a:
+    run: example
+    params: {steps: 3}
+  b:
+    run: example
+    needs: [a]
+    matrix: {offset: [1, 2]}
+    params: {steps: 2, offset: \"${matrix.offset}\"}
+  c:
+    run: example
+    needs: [b]
+    params: {steps: 2}
+";
+
+#[test]
+fn a_second_run_is_all_cache_hits() {
+    let p = Project::new(CHAIN);
+    let first = ok(&p.haq(&["run"]));
+    assert!(first.contains("4 ran, 0 up to date"), "{first}");
+    let second = ok(&p.haq(&["run"]));
+    assert!(second.contains("0 ran, 4 up to date"), "{second}");
+    assert_eq!(p.runs().len(), 4, "nothing new was recorded");
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    assert_eq!(
+        status.lines().filter(|l| l.contains(" fresh ")).count(),
+        4,
+        "{status}"
+    );
+}
+
+#[test]
+fn a_changed_param_reruns_that_stage_and_its_dependents_only() {
+    let p = Project::new(CHAIN);
+    ok(&p.haq(&["run"]));
+    let status = String::from_utf8(p.haq(&["status", "--set", "b@1.steps=3"]).stdout).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("b@1 ") && l.contains("param steps: 2 -> 3")),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("c ") && l.contains("upstream b@1 is stale")),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("b@2 ") && l.contains("fresh")),
+        "{status}"
+    );
+    let out = ok(&p.haq(&["run", "--set", "b@1.steps=3"]));
+    assert!(out.contains("2 ran, 2 up to date"), "{out}");
+    let stages: Vec<String> = p.runs().into_iter().skip(4).map(|(s, _)| s).collect();
+    assert_eq!(stages, ["b@1", "c"]);
+    // Going back to the old value is a cache hit again: results are keyed by content.
+    let back = ok(&p.haq(&["run"]));
+    assert!(back.contains("0 ran, 4 up to date"), "{back}");
+}
+
+#[test]
+fn run_selects_targets_with_their_upstream_and_force_reruns() {
+    let p = Project::new(CHAIN);
+    let out = ok(&p.haq(&["run", "b@2"]));
+    assert!(out.contains("2 ran"), "{out}");
+    let stages: Vec<String> = p.runs().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(stages, ["a", "b@2"]);
+    let forced = ok(&p.haq(&["run", "a", "--force", "a"]));
+    assert!(forced.contains("1 ran"), "{forced}");
+}
+
+fn slow(steps: u32, sleep_ms: u32, state_bytes: u32, pid_file: &Path) -> String {
+    format!(
+        "name: slow\nstages:\n  prep:\n    run: example\n    params: {{steps: 2}}\n  long:\n    run: example\n    needs: [prep]\n    \
+         params: {{steps: {steps}, sleep_ms: {sleep_ms}, state_bytes: {state_bytes}, pid_file: {:?}}}\n",
+        pid_file.display()
+    )
+}
+
+#[test]
+fn a_killed_stage_resumes_from_its_checkpoint_with_identical_results() {
+    let reference = Project::new("");
+    let pid_ref = reference.path("pid");
+    std::fs::write(reference.path("workflow.yaml"), slow(12, 0, 0, &pid_ref)).unwrap();
+    ok(&reference.haq(&["run"]));
+
+    let p = Project::new("");
+    let pid_file = p.path("pid");
+    std::fs::write(p.path("workflow.yaml"), slow(12, 150, 0, &pid_file)).unwrap();
+    let haq = p.spawn(&["run"]);
+    wait_until("step 4", Duration::from_secs(60), || {
+        logged_steps(&p.store_path(), "long") >= 4
+    });
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill9(pid);
+    let out = haq.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("killed by signal 9"));
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("long") && l.contains("interrupted")),
+        "{status}"
+    );
+
+    let resumed = ok(&p.haq(&["run"]));
+    assert!(
+        resumed.contains("long: resuming run 2 from its checkpoint at step"),
+        "{resumed}"
+    );
+    let long = p.store().latest_done("long").unwrap().unwrap();
+    assert_eq!(long.attempts, 2);
+    // Metric rows after the kill were dropped and redone: one row per step, as uninterrupted.
+    let steps: Vec<i64> = p
+        .store()
+        .metrics(long.id, Some("step"))
+        .unwrap()
+        .iter()
+        .map(|m| m.step)
+        .collect();
+    assert_eq!(steps, (1..=12).collect::<Vec<_>>());
+    let strip = |mut r: Vec<(String, String, Vec<(String, i64, f64)>)>| {
+        r.retain(|(stage, ..)| stage == "long");
+        r.into_iter()
+            .map(|(_, digest, metrics)| (digest, metrics))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(p.results()), strip(reference.results()));
+}
+
+#[test]
+fn two_concurrent_runs_execute_each_stage_exactly_once() {
+    let p = Project::new("");
+    std::fs::write(p.path("workflow.yaml"), slow(6, 100, 0, &p.path("pid"))).unwrap();
+    let first = p.spawn(&["run"]);
+    let second = p.spawn(&["run"]);
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let (a, b) = (ok(&a), ok(&b));
+    assert_eq!(
+        p.runs(),
+        [("prep".to_string(), 1), ("long".to_string(), 1)],
+        "{a}\n{b}"
+    );
+    let ran = [&a, &b]
+        .iter()
+        .map(|o| o.matches(": done (run").count())
+        .sum::<usize>();
+    assert_eq!(ran, 2, "each stage executed once in total:\n{a}\n{b}");
+}
+
+#[test]
+fn kill9_during_store_writes_leaves_a_sound_store() {
+    let p = Project::new("");
+    // 2 MiB checkpoints every step: most of the stage's time is spent writing the store.
+    std::fs::write(
+        p.path("workflow.yaml"),
+        slow(40, 0, 2 << 20, &p.path("pid")),
+    )
+    .unwrap();
+    for delay_ms in [150u64, 400, 650] {
+        let mut haq = p.spawn(&["run"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // Killing haq kills its stage too (parent-death signal), mid-write.
+        kill9(haq.id());
+        haq.wait().unwrap();
+        let pid: u32 = std::fs::read_to_string(p.path("pid"))
+            .map(|s| s.trim().parse().unwrap_or(0))
+            .unwrap_or(0);
+        if pid != 0 {
+            wait_until(
+                "the stage to die",
+                Duration::from_secs(10),
+                || unsafe { libc::kill(pid as i32, 0) } != 0,
+            );
+        }
+        let store = p.store();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        for run in store.runs(None).unwrap() {
+            if run.status == RunStatus::Done {
+                assert!(
+                    store.outputs(run.id).unwrap().contains_key("result"),
+                    "a done run has its output"
+                );
+            } else {
+                assert_ne!(run.status, RunStatus::Running, "no live process holds it");
+            }
+        }
+    }
+    ok(&p.haq(&["run"]));
+    let long = p.store().latest_done("long").unwrap().unwrap();
+    let steps: Vec<i64> = p
+        .store()
+        .metrics(long.id, Some("step"))
+        .unwrap()
+        .iter()
+        .map(|m| m.step)
+        .collect();
+    assert_eq!(steps, (1..=40).collect::<Vec<_>>());
+}
+
+#[test]
+fn ctrl_c_stops_the_stage_and_leaves_it_resumable() {
+    let p = Project::new("");
+    std::fs::write(p.path("workflow.yaml"), slow(30, 100, 0, &p.path("pid"))).unwrap();
+    let haq = p.spawn(&["run"]);
+    wait_until("step 2", Duration::from_secs(60), || {
+        logged_steps(&p.store_path(), "long") >= 2
+    });
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(haq.id() as i32, libc::SIGINT) };
+    let out = haq.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let long = p.store().runs(Some("long")).unwrap().remove(0);
+    assert_eq!(long.status, RunStatus::Interrupted);
+    assert!(p.store().latest_checkpoint(long.id).unwrap().is_some());
+    ok(&p.haq(&["run"]));
+    assert_eq!(p.store().run(long.id).unwrap().status, RunStatus::Done);
+}
+
+#[test]
+fn a_failing_stage_is_reported_logged_and_skips_its_dependents() {
+    let p = Project::new(
+        "stages:\n  a:\n    run: example\n    params: {steps: 3, fail_at: 2}\n  b:\n    run: example\n    needs: [a]\n    params: {steps: 1}\n",
+    );
+    let out = p.haq(&["run"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a: FAILED (run 1): haq-example: failing at step 2 as asked (fail_at)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("b: skipped (a failed)"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("haq: not every stage completed"),
+        "{stderr}"
+    );
+    let log = String::from_utf8(p.haq(&["log", "a"]).stdout).unwrap();
+    assert!(log.contains("step 1: acc"), "{log}");
+    assert!(log.contains("failing at step 2"), "{log}");
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("a ") && l.contains("failed")),
+        "{status}"
+    );
+}
+
+#[test]
+fn inspection_commands_print_runs_metrics_and_outputs() {
+    let p = Project::new(CHAIN);
+    ok(&p.haq(&["run"]));
+    let csv =
+        String::from_utf8(p.haq(&["metrics", "a", "step", "--format", "csv"]).stdout).unwrap();
+    assert_eq!(
+        csv,
+        "run,key,step,value,time\n".to_string()
+            + &csv
+                .lines()
+                .skip(1)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+    );
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r[0], r[1], r[2], r[3]))
+            .collect::<Vec<_>>(),
+        [
+            ("1", "step", "1", "1"),
+            ("1", "step", "2", "2"),
+            ("1", "step", "3", "3")
+        ]
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&p.haq(&["runs", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+    assert_eq!(json[0]["stage"], "c");
+    let show = String::from_utf8(p.haq(&["show", "c"]).stdout).unwrap();
+    assert!(
+        show.contains("b@1/result") && show.contains("b@2/result") && show.contains("outputs"),
+        "{show}"
+    );
+    let missing = p.haq(&["show", "nope"]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no completed run of stage \"nope\""), "{err}");
+    let gc = String::from_utf8(p.haq(&["gc"]).stdout).unwrap();
+    assert!(gc.contains("removed 0 artifacts"), "{gc}");
+}
+
+#[test]
+fn a_bad_workflow_is_one_clear_line() {
+    let p = Project::new("stages:\n  a:\n    run: example\n    needs: [nope]\n");
+    let out = p.haq(&["run"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("workflow.yaml:4:") && err.contains("nope"),
+        "{err}"
+    );
+    let p = Project::new("stages:\n  a:\n    run: no-such-kind\n");
+    let err = String::from_utf8_lossy(&p.haq(&["run"]).stderr).into_owned();
+    assert!(
+        err.contains("workflow.yaml:3:10: stages.a.run: unknown stage kind \"no-such-kind\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("known kinds: ") && err.contains("example"),
+        "{err}"
+    );
+}
