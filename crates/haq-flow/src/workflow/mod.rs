@@ -6,7 +6,7 @@ mod matrix;
 mod overrides;
 mod raw;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -428,9 +428,9 @@ fn expand_stage(
 /// Distinct matrix values can still render alike (`1` and `"1"`, or `a-b` + `c` against
 /// `a` + `b-c`); expanded names must stay unique.
 fn check_unique_names(doc: &Doc, stages: &[StageSpec]) -> Result<()> {
-    let mut seen = HashMap::new();
+    let mut seen = HashSet::new();
     for stage in stages {
-        if seen.insert(stage.name.as_str(), ()).is_some() {
+        if !seen.insert(stage.name.as_str()) {
             return Err(doc.invalid(
                 &[key("stages"), key(&stage.base), key("matrix")],
                 false,

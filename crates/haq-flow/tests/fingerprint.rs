@@ -1,0 +1,102 @@
+//! Fingerprints: canonical JSON, stability under key order, sensitivity to every input.
+
+use std::collections::BTreeMap;
+
+use haq_flow::{canonical_json, diff_params, fingerprint};
+use serde_json::{json, Value};
+
+#[test]
+fn canonical_json_sorts_keys_at_every_depth_without_whitespace() {
+    let v: Value = serde_json::from_str(
+        r#"{"b": 1, "a": {"z": [3, {"y": 1, "x": "s\"q"}], "c": null}, "é": 0.5}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        canonical_json(&v),
+        r#"{"a":{"c":null,"z":[3,{"x":"s\"q","y":1}]},"b":1,"é":0.5}"#
+    );
+}
+
+fn inputs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn fingerprint_ignores_key_order() {
+    let a: Value =
+        serde_json::from_str(r#"{"epochs": 10, "model": {"arch": "mbv2", "width": 0.5}}"#).unwrap();
+    let b: Value =
+        serde_json::from_str(r#"{"model": {"width": 0.5, "arch": "mbv2"}, "epochs": 10}"#).unwrap();
+    let ins = inputs(&[("model", "abc"), ("tables", "def")]);
+    let fa = fingerprint("search", &a, &ins, "bin1");
+    assert_eq!(fa, fingerprint("search", &b, &ins, "bin1"));
+    assert_eq!(fa.len(), 64);
+    assert!(fa.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+#[test]
+fn fingerprint_changes_with_every_input() {
+    let params = json!({"epochs": 10, "model": {"width": 0.5}});
+    let ins = inputs(&[("model", "abc")]);
+    let base = fingerprint("search", &params, &ins, "bin1");
+    let changed = [
+        fingerprint("finetune", &params, &ins, "bin1"),
+        fingerprint(
+            "search",
+            &json!({"epochs": 11, "model": {"width": 0.5}}),
+            &ins,
+            "bin1",
+        ),
+        fingerprint(
+            "search",
+            &json!({"epochs": 10, "model": {"width": 0.75}}),
+            &ins,
+            "bin1",
+        ),
+        fingerprint(
+            "search",
+            &json!({"epochs": 10.0, "model": {"width": 0.5}}),
+            &ins,
+            "bin1",
+        ),
+        fingerprint(
+            "search",
+            &json!({"epochs": 10, "model": {"width": 0.5}, "x": null}),
+            &ins,
+            "bin1",
+        ),
+        fingerprint("search", &params, &inputs(&[("model", "abd")]), "bin1"),
+        fingerprint("search", &params, &inputs(&[("weights", "abc")]), "bin1"),
+        fingerprint("search", &params, &inputs(&[]), "bin1"),
+        fingerprint("search", &params, &ins, "bin2"),
+    ];
+    for (i, f) in changed.iter().enumerate() {
+        assert_ne!(*f, base, "change {i} left the fingerprint unchanged");
+    }
+    assert_eq!(base, fingerprint("search", &params, &ins, "bin1"));
+}
+
+#[test]
+fn diff_params_names_each_changed_path() {
+    let old = json!({"epochs": 10, "model": {"arch": "mbv2", "width": 0.5}, "gone": true, "list": [1, 2]});
+    let new =
+        json!({"epochs": 12, "model": {"arch": "mbv2", "width": 0.75}, "lr": 0.1, "list": [1, 3]});
+    assert_eq!(
+        diff_params(&old, &new),
+        [
+            "epochs: 10 -> 12",
+            "gone: true -> (unset)",
+            "list: [1,2] -> [1,3]",
+            "lr: (unset) -> 0.1",
+            "model.width: 0.5 -> 0.75",
+        ]
+    );
+    assert!(diff_params(&old, &old).is_empty());
+    assert_eq!(
+        diff_params(&json!({"m": {"a": 1}}), &json!({"m": "x"})),
+        [r#"m: {"a":1} -> "x""#]
+    );
+}
