@@ -6,3 +6,5 @@ pub mod error;
 
 #[cfg(feature = "torch")]
 pub mod data;
+#[cfg(feature = "torch")]
+pub mod train;

@@ -1,0 +1,98 @@
+//! One epoch of training: the loop the pretrain and finetune stages share.
+
+use std::time::Instant;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tch::nn::ModuleT;
+use tch::{Device, Kind};
+
+use super::Sgd;
+use crate::data::{seeded_rng, Augment, Dataset};
+
+/// Streams `TORCH_STREAM + epoch` seed libtorch's generator (dropout); the data's
+/// shuffles use streams `epoch`.
+const TORCH_STREAM: u64 = 1 << 62;
+
+/// What an epoch iterates: everything random in it follows from `(seed, epoch)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochSpec {
+    pub epoch: usize,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub augment: Augment,
+}
+
+/// Progress after one optimiser step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Step within the epoch, from 0, and the epoch's number of steps.
+    pub step: usize,
+    pub steps: usize,
+    pub lr: f64,
+    pub loss: f64,
+    /// Top-1 accuracy on the batch, in percent.
+    pub top1: f64,
+}
+
+/// Totals of an epoch: mean training loss and running top-1 accuracy (percent) over its
+/// batches, images seen and wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub loss: f64,
+    pub top1: f64,
+    pub images: usize,
+    pub seconds: f64,
+}
+
+/// Trains `model` for one epoch of `data`. Before step `i` of the epoch the learning rate
+/// is set to `lr(i)` (the caller maps it to its global step); after it `on_step` hears
+/// how it went. Libtorch's generator is seeded from `(seed, epoch)` first, so dropout is
+/// as reproducible as the batches.
+pub fn train_epoch(
+    model: &(impl ModuleT + ?Sized),
+    opt: &mut Sgd,
+    data: &Dataset,
+    spec: &EpochSpec,
+    device: Device,
+    lr: impl Fn(usize) -> f64,
+    mut on_step: impl FnMut(&StepStats),
+) -> EpochStats {
+    let start = Instant::now();
+    tch::manual_seed(seeded_rng(spec.seed, TORCH_STREAM + spec.epoch as u64).next_u64() as i64);
+    let batches = data.train_batches(spec.batch_size, &spec.augment, spec.seed, spec.epoch);
+    let steps = batches.len();
+    let (mut loss_sum, mut correct, mut images) = (0.0, 0i64, 0usize);
+    for (step, batch) in batches.enumerate() {
+        let labels = batch.labels.to_device(device);
+        let n = labels.size()[0];
+        opt.set_lr(lr(step));
+        let logits = model.forward_t(&batch.images.to_device(device), true);
+        let loss = logits.cross_entropy_for_logits(&labels);
+        opt.backward_step(&loss);
+
+        let loss = loss.double_value(&[]);
+        let hits = logits
+            .argmax(1, false)
+            .eq_tensor(&labels)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        loss_sum += loss * n as f64;
+        correct += hits;
+        images += n as usize;
+        on_step(&StepStats {
+            step,
+            steps,
+            lr: opt.config().lr,
+            loss,
+            top1: 100.0 * hits as f64 / n as f64,
+        });
+    }
+    let seen = images.max(1) as f64;
+    EpochStats {
+        loss: loss_sum / seen,
+        top1: 100.0 * correct as f64 / seen,
+        images,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
