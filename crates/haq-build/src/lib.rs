@@ -52,6 +52,6 @@ pub fn emit_torch_rpath() {
     let Ok(root) = std::env::var("LIBTORCH") else { return };
     let lib = Path::new(&root).join("lib");
     if let Ok(real) = lib.canonicalize() {
-        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{}", real.display());
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", real.display());
     }
 }

@@ -133,7 +133,7 @@ impl Summary {
 }
 
 enum Outcome {
-    Complete { run: Run, cached: bool },
+    Complete { run: Box<Run>, cached: bool },
     Failed,
     Interrupted,
 }
@@ -192,7 +192,7 @@ pub fn run(
                     } else {
                         summary.executed.push(name)
                     }
-                    complete.insert(i, run);
+                    complete.insert(i, *run);
                 }
                 Outcome::Failed => {
                     summary.failed.push(name.clone());
@@ -271,7 +271,7 @@ fn run_stage(
                     stage: stage.name.clone(),
                     run: run.id,
                 });
-                return Ok(Outcome::Complete { run, cached: true });
+                return Ok(Outcome::Complete { run: Box::new(run), cached: true });
             }
             Claim::Busy(run) => {
                 if !waiting {
@@ -320,7 +320,7 @@ fn run_stage(
                     seconds,
                 });
                 Outcome::Complete {
-                    run: store.run(id)?,
+                    run: Box::new(store.run(id)?),
                     cached: false,
                 }
             }
