@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod error;
+pub mod hw;
 
 #[cfg(feature = "torch")]
 pub mod data;

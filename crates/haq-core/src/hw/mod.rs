@@ -1,0 +1,160 @@
+//! Hardware cost models: what a layer costs at given weight and activation bit widths.
+//!
+//! Four models, by name: `bismo-edge` and `bismo-cloud` (bit-serial FPGA overlay, latency),
+//! `bitfusion` (bit-flexible ASIC, latency and energy) and `size` (model size in bytes).
+//! The constants, their sources and how close each model comes to the HAQ paper's numbers
+//! are in docs/hardware.md.
+
+mod bismo;
+mod bitfusion;
+mod policy;
+mod size;
+mod table;
+
+use std::fmt;
+use std::iter::Sum;
+use std::ops::Add;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::LayerShape;
+use crate::error::{Error, Result};
+
+pub use bismo::Bismo;
+pub use bitfusion::{BitFusion, EnergyCosts};
+pub use policy::{BitsPolicy, LayerBits};
+pub use size::ModelSize;
+pub use table::{build_table, CostTable, BITS};
+
+/// The cost of one layer (or a whole network) on one hardware model. Quantities a model
+/// does not describe are 0: the size model has no cycles, latency or energy, the latency
+/// models have no bytes, and BISMO has no energy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerCost {
+    pub cycles: f64,
+    pub latency_s: f64,
+    pub energy_j: f64,
+    /// Bytes of the layer's parameters (size model).
+    pub bytes: f64,
+}
+
+impl LayerCost {
+    /// The cost expressed in `unit`.
+    pub fn value(&self, unit: Unit) -> f64 {
+        match unit {
+            Unit::Cycles => self.cycles,
+            Unit::Ms => self.latency_s * 1e3,
+            Unit::Mj => self.energy_j * 1e3,
+            Unit::Bytes => self.bytes,
+        }
+    }
+}
+
+impl Add for LayerCost {
+    type Output = LayerCost;
+
+    fn add(self, o: LayerCost) -> LayerCost {
+        LayerCost {
+            cycles: self.cycles + o.cycles,
+            latency_s: self.latency_s + o.latency_s,
+            energy_j: self.energy_j + o.energy_j,
+            bytes: self.bytes + o.bytes,
+        }
+    }
+}
+
+impl Sum for LayerCost {
+    fn sum<I: Iterator<Item = LayerCost>>(iter: I) -> LayerCost {
+        iter.fold(LayerCost::default(), Add::add)
+    }
+}
+
+/// The unit a cost is reported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Cycles,
+    /// Milliseconds of latency.
+    Ms,
+    /// Millijoules of energy.
+    Mj,
+    Bytes,
+}
+
+impl Unit {
+    pub const ALL: [Unit; 4] = [Unit::Cycles, Unit::Ms, Unit::Mj, Unit::Bytes];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Cycles => "cycles",
+            Unit::Ms => "ms",
+            Unit::Mj => "mj",
+            Unit::Bytes => "bytes",
+        }
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Unit {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Unit::ALL
+            .into_iter()
+            .find(|u| u.as_str() == s)
+            .ok_or_else(|| Error::Config {
+                field: "unit".into(),
+                problem: format!(
+                    "unknown unit `{s}`; expected one of {}",
+                    Unit::ALL.map(Unit::as_str).join(", ")
+                ),
+            })
+    }
+}
+
+/// A hardware cost model: the cost of running one layer on a batch of inputs with
+/// `w_bits`-bit weights and `a_bits`-bit input activations.
+pub trait CostModel: Send + Sync {
+    /// The name `by_name` knows it by.
+    fn name(&self) -> &str;
+
+    /// The batch size the model is calibrated at (and the paper measured at).
+    fn default_batch(&self) -> usize;
+
+    /// The units this model reports, its main one first.
+    fn units(&self) -> &'static [Unit];
+
+    /// The cost of one layer for a whole batch.
+    fn cost(&self, layer: &LayerShape, w_bits: u8, a_bits: u8, batch: usize) -> LayerCost;
+
+    /// The model's parameters as (name, value) pairs, for `haq hw list`.
+    fn describe(&self) -> Vec<(&'static str, String)>;
+}
+
+/// The names `by_name` accepts.
+pub const MODEL_NAMES: [&str; 4] = ["bismo-edge", "bismo-cloud", "bitfusion", "size"];
+
+/// The cost model called `name`.
+pub fn by_name(name: &str) -> Result<Box<dyn CostModel>> {
+    Ok(match name {
+        "bismo-edge" => Box::new(Bismo::edge()),
+        "bismo-cloud" => Box::new(Bismo::cloud()),
+        "bitfusion" => Box::new(BitFusion::eyeriss_matched()),
+        "size" => Box::new(ModelSize),
+        _ => {
+            return Err(Error::Config {
+                field: "hardware".into(),
+                problem: format!(
+                    "unknown cost model `{name}`; expected one of {}",
+                    MODEL_NAMES.join(", ")
+                ),
+            })
+        }
+    })
+}

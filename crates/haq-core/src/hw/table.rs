@@ -1,0 +1,82 @@
+//! Lookup tables: every layer's cost at every (w, a) bit pair, computed once so the search
+//! only looks numbers up.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{CostModel, LayerCost};
+use crate::arch::LayerInfo;
+
+/// The largest bit width in a table; widths run from 1 to `BITS`.
+pub const BITS: u8 = 8;
+
+const PAIRS: usize = BITS as usize * BITS as usize;
+
+/// Per layer, the cost at every (w_bits, a_bits) in 1..=8 x 1..=8, for one cost model at
+/// one batch size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostTable {
+    /// The cost model's name.
+    pub model: String,
+    pub batch: usize,
+    /// `costs[layer][(w - 1) * 8 + (a - 1)]`.
+    pub costs: Vec<Vec<LayerCost>>,
+}
+
+impl CostTable {
+    pub fn layers(&self) -> usize {
+        self.costs.len()
+    }
+
+    /// One layer's cost.
+    ///
+    /// # Panics
+    /// If `layer` is out of range or a bit width is outside 1..=8.
+    pub fn get(&self, layer: usize, w_bits: u8, a_bits: u8) -> LayerCost {
+        self.costs[layer][pair_index(w_bits, a_bits)]
+    }
+
+    /// The network's cost with `bits[i] = (w_bits, a_bits)` for layer i.
+    ///
+    /// # Panics
+    /// If `bits` does not have one entry per layer or a bit width is outside 1..=8.
+    pub fn total(&self, bits: &[(u8, u8)]) -> LayerCost {
+        assert_eq!(
+            bits.len(),
+            self.layers(),
+            "a policy for {} layers against a {}-layer table",
+            bits.len(),
+            self.layers()
+        );
+        bits.iter()
+            .enumerate()
+            .map(|(layer, &(w, a))| self.get(layer, w, a))
+            .sum()
+    }
+}
+
+fn pair_index(w_bits: u8, a_bits: u8) -> usize {
+    assert!(
+        (1..=BITS).contains(&w_bits) && (1..=BITS).contains(&a_bits),
+        "bit widths must lie in 1..={BITS}, got w{w_bits} a{a_bits}"
+    );
+    usize::from(w_bits - 1) * usize::from(BITS) + usize::from(a_bits - 1)
+}
+
+/// Evaluates `model` on every layer at every bit pair, in parallel.
+pub fn build_table(model: &dyn CostModel, layers: &[LayerInfo], batch: usize) -> CostTable {
+    let flat: Vec<LayerCost> = (0..layers.len() * PAIRS)
+        .into_par_iter()
+        .map(|i| {
+            let (layer, pair) = (i / PAIRS, i % PAIRS);
+            let w = (pair / usize::from(BITS)) as u8 + 1;
+            let a = (pair % usize::from(BITS)) as u8 + 1;
+            model.cost(&layers[layer].shape, w, a, batch)
+        })
+        .collect();
+    CostTable {
+        model: model.name().to_string(),
+        batch,
+        costs: flat.chunks(PAIRS).map(<[LayerCost]>::to_vec).collect(),
+    }
+}
