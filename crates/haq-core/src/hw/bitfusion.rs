@@ -202,16 +202,26 @@ impl BitFusion {
     /// The best (fewest cycles, then least energy) tiling and loop order of a layer.
     fn simulate(&self, p: &Problem) -> (Stats, f64) {
         let bw = self.dram_bits_per_cycle as u64;
-        // Tilings that fit, cheapest bound first: compute plus loading the first tiles
-        // and storing the last, which no loop order avoids.
+        // Tilings that fit, cheapest bound first. No loop order avoids loading the first
+        // tiles and storing the last, nor moving every tile at least once.
         let mut candidates: Vec<(u64, Tiling, TileTraffic)> = self
             .tilings(p)
             .into_iter()
             .filter_map(|t| {
                 let tile = self.tile_traffic(p, &t)?;
                 let [act, wgt, out] = tile.tile;
-                let bound = t.compute + (act + wgt).div_ceil(bw) + out.div_ceil(bw);
-                Some((bound, t, tile))
+                let edges = t.compute + (act + wgt).div_ceil(bw) + out.div_ceil(bw);
+                let streamed: u64 = [Data::Act, Data::Wgt, Data::Out]
+                    .into_iter()
+                    .zip(tile.tile)
+                    .map(|(d, size)| {
+                        Loop::ALL
+                            .into_iter()
+                            .filter(|l| l.indexes(d, p.mapping))
+                            .fold(size, |acc, l| acc * t.counts[l as usize] as u64)
+                    })
+                    .sum();
+                Some((edges.max(streamed.div_ceil(bw)), t, tile))
             })
             .collect();
         candidates.sort_by_key(|c| c.0);
