@@ -39,6 +39,23 @@ pub enum Error {
     #[error("policy: {0}")]
     Policy(String),
 
+    /// A search budget that even the cheapest reachable policy exceeds.
+    #[error(
+        "budget {budget} {unit} cannot be met: the least achievable cost is {minimum} {unit} \
+         (every searched layer at {min_bits} bits); raise the budget or lower the minimum \
+         bit width"
+    )]
+    Budget {
+        budget: f64,
+        minimum: f64,
+        unit: crate::hw::Unit,
+        min_bits: u8,
+    },
+
+    /// A search checkpoint that cannot be read or was written by another search.
+    #[error("search checkpoint: {0}")]
+    Checkpoint(String),
+
     /// An error reported by libtorch.
     #[cfg(feature = "torch")]
     #[error("libtorch: {0}")]

@@ -4,6 +4,7 @@
 pub mod arch;
 pub mod error;
 pub mod hw;
+pub mod rl;
 
 #[cfg(feature = "torch")]
 pub mod data;

@@ -1,0 +1,167 @@
+//! The resource budget of a search and the sweep that enforces it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::env::{Env, Mode};
+use crate::error::{Error, Result};
+use crate::hw::Unit;
+use crate::quant::Policy;
+
+/// What a search keeps under budget: a policy's cost, in one unit.
+pub struct Objective<'a> {
+    /// The cost of a policy of the searched model. It must not fall when a bit width
+    /// rises (every cost model here is monotone), or the sweep may not reach the budget.
+    pub cost: Box<dyn Fn(&Policy) -> f64 + 'a>,
+    pub unit: Unit,
+    /// The cost `ratio` budgets are fractions of: uniform 8-bit for latency and energy,
+    /// 32-bit weights for size. A number rather than a policy because cost tables only
+    /// cover 1..=8 bits.
+    pub reference: f64,
+}
+
+/// A budget as a user writes it (workflow params): `{ratio: 0.5}`, `{match: "uniform:4"}`
+/// or `{absolute: {value: 12.5, unit: ms}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Budget {
+    /// A fraction of the objective's reference cost.
+    Ratio(f64),
+    /// The cost of a fixed-bit policy, e.g. `uniform:4` (linear) or `uniform-w2` (k-means),
+    /// to compare with that baseline at the same cost.
+    Match(String),
+    /// A cost in the objective's unit.
+    Absolute { value: f64, unit: Unit },
+}
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Budget::Ratio(r) => write!(f, "ratio {r}"),
+            Budget::Match(spec) => write!(f, "the cost of {spec}"),
+            Budget::Absolute { value, unit } => write!(f, "{value} {unit}"),
+        }
+    }
+}
+
+/// An objective with its budget resolved to a number, checked to be reachable.
+pub struct Constraint<'a> {
+    objective: Objective<'a>,
+    budget: f64,
+    mode: Mode,
+    min_bits: u8,
+}
+
+impl<'a> Constraint<'a> {
+    /// Resolves `budget` for the model `env` searches, and fails, naming the least
+    /// achievable cost, when even the cheapest policy exceeds it.
+    pub fn new(objective: Objective<'a>, budget: &Budget, env: &Env) -> Result<Constraint<'a>> {
+        let mode = env.mode();
+        let bad = |problem: String| {
+            Err(Error::Config {
+                field: "budget".into(),
+                problem,
+            })
+        };
+        let value = match budget {
+            Budget::Ratio(r) => r * objective.reference,
+            Budget::Match(spec) => {
+                let policy = Policy::parse(spec, env.layers())?;
+                if Mode::of(&policy) != mode {
+                    return bad(format!(
+                        "`{spec}` is a {:?}-mode policy but the search is in {mode:?} mode; \
+                         match a policy of the same mode",
+                        Mode::of(&policy)
+                    ));
+                }
+                (objective.cost)(&policy)
+            }
+            Budget::Absolute { value, unit } if *unit != objective.unit => {
+                return bad(format!(
+                    "{value} {unit} is not in the objective's unit; give it in {}",
+                    objective.unit
+                ))
+            }
+            Budget::Absolute { value, .. } => *value,
+        };
+        if !(value.is_finite() && value > 0.0) {
+            return bad(format!(
+                "{budget} gives {value} {}; it must be a positive cost",
+                objective.unit
+            ));
+        }
+        let constraint = Constraint {
+            objective,
+            budget: value,
+            mode,
+            min_bits: env.bit_range().min,
+        };
+        let minimum = constraint.cost(&env.min_policy());
+        if minimum > value {
+            return Err(constraint.infeasible(minimum));
+        }
+        Ok(constraint)
+    }
+
+    /// The budget, in [`Constraint::unit`].
+    pub fn budget(&self) -> f64 {
+        self.budget
+    }
+
+    pub fn unit(&self) -> Unit {
+        self.objective.unit
+    }
+
+    pub fn cost(&self, policy: &Policy) -> f64 {
+        (self.objective.cost)(policy)
+    }
+
+    /// Brings `policy` within budget and returns its cost. While it costs too much, sweeps
+    /// the layers from last to first, lowering each one's activation bits and then its
+    /// weight bits by one (never below the minimum width, never the pinned layer), and
+    /// stops as soon as the cost fits.
+    pub fn enforce(&self, policy: &mut Policy) -> Result<f64> {
+        let mut cost = self.cost(policy);
+        while cost > self.budget {
+            let mut lowered = false;
+            for index in (0..policy.layers.len()).rev() {
+                if self.mode.is_pinned(index) {
+                    continue;
+                }
+                let lowerable = |bits: u8| bits > self.min_bits;
+                if policy.layers[index].a_bits.is_some_and(lowerable) {
+                    policy.layers[index].a_bits = policy.layers[index].a_bits.map(|a| a - 1);
+                    lowered = true;
+                    cost = self.cost(policy);
+                    if cost <= self.budget {
+                        return Ok(cost);
+                    }
+                }
+                if lowerable(policy.layers[index].w_bits) {
+                    policy.layers[index].w_bits -= 1;
+                    lowered = true;
+                    cost = self.cost(policy);
+                    if cost <= self.budget {
+                        return Ok(cost);
+                    }
+                }
+            }
+            // Only a cost that falls as bits rise can leave every layer at the minimum
+            // and still over budget, since `new` checked the cheapest policy fits.
+            if !lowered {
+                return Err(self.infeasible(cost));
+            }
+        }
+        Ok(cost)
+    }
+
+    fn infeasible(&self, minimum: f64) -> Error {
+        Error::Budget {
+            budget: self.budget,
+            minimum,
+            unit: self.objective.unit,
+            min_bits: self.min_bits,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The RL search of HAQ (DESIGN §4): a DDPG agent picks each layer's bit widths, a budget
+//! sweep keeps the policy within a hardware budget, and the reward is the quantized
+//! model's accuracy after a short finetune.
+//!
+//! The environment and the budget need no libtorch; the agent and the search driver do.
+
+pub mod budget;
+pub mod env;
+
+#[cfg(feature = "torch")]
+mod adam;
+#[cfg(feature = "torch")]
+mod checkpoint;
+#[cfg(feature = "torch")]
+pub mod ddpg;
+#[cfg(feature = "torch")]
+mod replay;
+#[cfg(feature = "torch")]
+pub mod search;
+
+pub use budget::{Budget, Constraint, Objective};
+pub use env::{BitRange, Env, Mode, Observation, N_FEATURES};
+
+#[cfg(feature = "torch")]
+pub use ddpg::{Agent, DdpgConfig};
+#[cfg(feature = "torch")]
+pub use replay::Transition;
+#[cfg(feature = "torch")]
+pub use search::{Best, EpisodeReport, Search, SearchConfig};
