@@ -111,10 +111,8 @@ impl CostModel for Bismo {
                 "array",
                 format!("{} x {} x {} bits", self.dm, self.dn, self.dk),
             ),
-            ("batch", self.batch.to_string()),
             ("clock", format!("{} MHz", self.clock_hz / 1e6)),
             ("dram", format!("{} bits/cycle", self.fetch_bits)),
-            ("reports", "latency".into()),
         ]
     }
 }

@@ -521,7 +521,6 @@ impl CostModel for BitFusion {
                 ),
             ),
             ("dram", format!("{} bits/cycle", self.dram_bits_per_cycle)),
-            ("batch", self.batch.to_string()),
             (
                 "energy (pJ)",
                 format!(
@@ -536,7 +535,6 @@ impl CostModel for BitFusion {
                     e.dram
                 ),
             ),
-            ("reports", "latency, energy".into()),
         ]
     }
 }

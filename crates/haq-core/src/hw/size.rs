@@ -47,7 +47,6 @@ impl CostModel for ModelSize {
                 "codebook",
                 "2^w_bits x 32 bits per layer (w_bits <= 8)".into(),
             ),
-            ("reports", "bytes".into()),
         ]
     }
 }

@@ -1,0 +1,221 @@
+//! `haq hw`: the hardware cost models, their lookup tables and a policy's cost, so anyone
+//! can check a model against published numbers.
+
+use std::io::{self, BufWriter, Write};
+
+use anyhow::{bail, Context};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
+use haq_core::hw::{
+    build_table, by_name, BitsPolicy, CostModel, LayerCost, Unit, BITS, MODEL_NAMES,
+};
+
+#[derive(Subcommand)]
+pub enum HwCommand {
+    /// List the cost models and their parameters.
+    List,
+    /// Print a network's lookup table: every layer at every (w, a) in 1..8 x 1..8.
+    Table {
+        #[command(flatten)]
+        target: Target,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+    },
+    /// Print the cost of a whole network under a policy; the number alone is the last line.
+    Cost {
+        #[command(flatten)]
+        target: Target,
+        /// `uniform:K` (first layer w8a8, others K bits), `uniform-wWaA` (e.g.
+        /// uniform-w6a4), or a policy JSON file.
+        #[arg(long)]
+        policy: String,
+    },
+}
+
+/// A network on a cost model.
+#[derive(Args)]
+pub struct Target {
+    /// The architecture, with torchvision's layer order.
+    #[arg(long, value_parser = PossibleValuesParser::new(Arch::ALL.map(Arch::as_str))
+        .map(|s| s.parse::<Arch>().expect("a listed architecture")))]
+    arch: Arch,
+    /// Input height and width in pixels (at most 64 selects the small-input variant).
+    #[arg(long)]
+    input_size: usize,
+    #[arg(long)]
+    num_classes: usize,
+    /// Width multiplier.
+    #[arg(long, default_value_t = 1.0)]
+    width: f64,
+    /// Input image channels.
+    #[arg(long, default_value_t = 3)]
+    in_channels: usize,
+    /// The cost model.
+    #[arg(long, value_parser = PossibleValuesParser::new(MODEL_NAMES))]
+    hardware: String,
+    /// Batch size [default: the model's own: bismo-edge 1, bismo-cloud 16, bitfusion 4].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: Option<u64>,
+    /// Unit of the values [default: the model's main one: ms, or bytes for size].
+    #[arg(long, value_parser = PossibleValuesParser::new(Unit::ALL.map(Unit::as_str))
+        .map(|s| s.parse::<Unit>().expect("a listed unit")))]
+    unit: Option<Unit>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// The network, its cost model, and the batch and unit to report.
+struct Resolved {
+    layers: Vec<LayerInfo>,
+    model: Box<dyn CostModel>,
+    batch: usize,
+    unit: Unit,
+}
+
+impl Target {
+    fn resolve(&self) -> anyhow::Result<Resolved> {
+        let cfg = ArchConfig {
+            width: self.width,
+            in_channels: self.in_channels,
+            ..ArchConfig::new(self.arch, self.input_size, self.num_classes)
+        };
+        cfg.validate()?;
+        let model = by_name(&self.hardware)?;
+        let unit = self.unit.unwrap_or(model.units()[0]);
+        if !model.units().contains(&unit) {
+            let known: Vec<&str> = model.units().iter().map(|u| u.as_str()).collect();
+            bail!(
+                "{} does not report {unit}; use --unit {}",
+                model.name(),
+                known.join(" or --unit ")
+            );
+        }
+        let batch = self.batch.map_or(model.default_batch(), |b| b as usize);
+        Ok(Resolved {
+            layers: layers(&cfg),
+            model,
+            batch,
+            unit,
+        })
+    }
+}
+
+/// One row of `haq hw table`.
+#[derive(Serialize)]
+struct Row<'a> {
+    layer: usize,
+    name: &'a str,
+    kind: &'a str,
+    w_bits: u8,
+    a_bits: u8,
+    value: f64,
+}
+
+pub fn run(cmd: HwCommand) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let result = match cmd {
+        HwCommand::List => list(&mut out),
+        HwCommand::Table { target, format } => {
+            target.resolve().and_then(|r| table(&mut out, &r, format))
+        }
+        HwCommand::Cost { target, policy } => cost(&mut out, &target, &policy),
+    }
+    .and_then(|()| out.flush().context("writing to stdout"));
+    match result {
+        // A reader that stops early (`haq hw table ... | head`) is not an error.
+        Err(e) if closed_pipe(&e) => Ok(()),
+        r => r,
+    }
+}
+
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn list(out: &mut impl Write) -> anyhow::Result<()> {
+    for name in MODEL_NAMES {
+        let model = by_name(name)?;
+        let units: Vec<&str> = model.units().iter().map(|u| u.as_str()).collect();
+        writeln!(
+            out,
+            "{name}  (batch {}, units: {})",
+            model.default_batch(),
+            units.join(", ")
+        )?;
+        for (key, value) in model.describe() {
+            writeln!(out, "    {key:<18} {value}")?;
+        }
+    }
+    Ok(())
+}
+
+fn table(out: &mut impl Write, r: &Resolved, format: Format) -> anyhow::Result<()> {
+    let table = &build_table(r.model.as_ref(), &r.layers, r.batch);
+    let rows = r.layers.iter().flat_map(|l| {
+        (1..=BITS).flat_map(move |w| {
+            (1..=BITS).map(move |a| Row {
+                layer: l.index,
+                name: &l.name,
+                kind: l.shape.kind.as_str(),
+                w_bits: w,
+                a_bits: a,
+                value: table.get(l.index, w, a).value(r.unit),
+            })
+        })
+    });
+    match format {
+        Format::Csv => {
+            writeln!(out, "layer,name,kind,w_bits,a_bits,value")?;
+            for row in rows {
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{}",
+                    row.layer, row.name, row.kind, row.w_bits, row.a_bits, row.value
+                )?;
+            }
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &rows.collect::<Vec<_>>())?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+fn cost(out: &mut impl Write, target: &Target, spec: &str) -> anyhow::Result<()> {
+    let r = target.resolve()?;
+    let policy = BitsPolicy::parse(spec, r.layers.len())?;
+    let total: LayerCost = r
+        .layers
+        .iter()
+        .zip(policy.bits())
+        .map(|(l, (w, a))| r.model.cost(&l.shape, w, a, r.batch))
+        .sum();
+    let value = total.value(r.unit);
+    writeln!(
+        out,
+        "{} at {} px, {} classes, on {} (batch {}), policy {spec}, in {}:",
+        target.arch,
+        target.input_size,
+        target.num_classes,
+        r.model.name(),
+        r.batch,
+        r.unit
+    )?;
+    writeln!(out, "{value}")?;
+    Ok(())
+}
