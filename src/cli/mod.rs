@@ -1,5 +1,6 @@
 //! The command line: one module per group of commands.
 
+mod hw;
 mod inspect;
 mod workflow;
 
@@ -58,6 +59,11 @@ enum Command {
     Log(inspect::LogArgs),
     /// Delete artifacts no run refers to.
     Gc(inspect::GcArgs),
+    /// Hardware cost models: list them, print lookup tables, cost a policy.
+    Hw {
+        #[command(subcommand)]
+        cmd: hw::HwCommand,
+    },
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -70,5 +76,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Metrics(a) => inspect::metrics(a),
         Command::Log(a) => inspect::log(a),
         Command::Gc(a) => inspect::gc(a),
+        Command::Hw { cmd } => hw::run(cmd).map(|()| ExitCode::SUCCESS),
     }
 }
