@@ -214,7 +214,7 @@ fn policy_files_and_errors() {
     ];
     let mismatch = stderr_of_failure(&short);
     assert!(
-        mismatch.contains("has 28 layers but the network has 53"),
+        mismatch.contains("policy.json: 28 layers given but the model has 53"),
         "{mismatch}"
     );
     let unit = stderr_of_failure(

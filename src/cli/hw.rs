@@ -9,9 +9,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
-use haq_core::hw::{
-    build_table, by_name, BitsPolicy, CostModel, LayerCost, Unit, BITS, MODEL_NAMES,
-};
+use haq_core::hw::{build_table, by_name, CostModel, LayerCost, Unit, BITS, MODEL_NAMES};
+use haq_core::quant::Policy;
 
 #[derive(Subcommand)]
 pub enum HwCommand {
@@ -30,7 +29,8 @@ pub enum HwCommand {
         #[command(flatten)]
         target: Target,
         /// `uniform:K` (first layer w8a8, others K bits), `uniform-wWaA` (e.g.
-        /// uniform-w6a4), or a policy JSON file.
+        /// uniform-w6a4), `uniform-wW` (k-means: weights only, activations costed at
+        /// 8 bits), or a policy JSON file.
         #[arg(long)]
         policy: String,
     },
@@ -198,7 +198,7 @@ fn table(out: &mut impl Write, r: &Resolved, format: Format) -> anyhow::Result<(
 
 fn cost(out: &mut impl Write, target: &Target, spec: &str) -> anyhow::Result<()> {
     let r = target.resolve()?;
-    let policy = BitsPolicy::parse(spec, r.layers.len())?;
+    let policy = Policy::parse(spec, r.layers.len())?;
     let total: LayerCost = r
         .layers
         .iter()

@@ -1,7 +1,8 @@
 //! BISMO against the HAQ paper's Table 3, and the roofline effect its policies rest on.
 
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
-use haq_core::hw::{build_table, by_name, BitsPolicy, CostModel};
+use haq_core::hw::{build_table, by_name, CostModel};
+use haq_core::quant::Policy;
 
 /// HAQ paper Table 3: latency in ms of fixed-bit PACT (first layer 8 bits, every other
 /// layer k bits) at k = 4, 5, 6, 8, ImageNet 224 x 224.
@@ -40,10 +41,7 @@ fn uniform_latency_within_ten_percent_of_table_3() {
         let ls = imagenet(arch);
         let table = build_table(model.as_ref(), &ls, model.default_batch());
         for (k, paper_ms) in [4, 5, 6, 8].into_iter().zip(paper) {
-            let ms = table
-                .total(&BitsPolicy::uniform(ls.len(), k, k).bits())
-                .latency_s
-                * 1e3;
+            let ms = table.total(&Policy::uniform(ls.len(), k).bits()).latency_s * 1e3;
             let error = ms / paper_ms - 1.0;
             println!(
                 "{name} {arch} uniform:{k}: {ms:.2} ms, paper {paper_ms} ms, {:+.1}%",

@@ -1,7 +1,8 @@
 //! BitFusion against the simulator's reference layer and the HAQ paper's Table 4.
 
 use haq_core::arch::{layers, Arch, ArchConfig, LayerKind, LayerShape};
-use haq_core::hw::{build_table, by_name, BitsPolicy};
+use haq_core::hw::{build_table, by_name};
+use haq_core::quant::Policy;
 
 /// AlexNet's second conv (one group): 48 -> 128 channels, 5x5, 27x27 output.
 fn reference_layer() -> LayerShape {
@@ -73,7 +74,7 @@ fn mobilenet_v1_within_fifteen_percent_of_table_4() {
     let table = build_table(bf.as_ref(), &ls, bf.default_batch());
     let mut worst: f64 = 0.0;
     for (k, paper_ms, paper_mj) in TABLE_4 {
-        let cost = table.total(&BitsPolicy::uniform(ls.len(), k, k).bits());
+        let cost = table.total(&Policy::uniform(ls.len(), k).bits());
         let (ms, mj) = (cost.latency_s * 1e3, cost.energy_j * 1e3);
         let (e_ms, e_mj) = (ms / paper_ms - 1.0, mj / paper_mj - 1.0);
         println!(

@@ -1,9 +1,8 @@
 //! Lookup tables, policies and model names.
 
-use std::io::Write;
-
 use haq_core::arch::{layers, Arch, ArchConfig};
-use haq_core::hw::{build_table, by_name, BitsPolicy, CostTable, LayerBits, MODEL_NAMES};
+use haq_core::hw::{build_table, by_name, CostTable, MODEL_NAMES};
+use haq_core::quant::Policy;
 
 #[test]
 fn tables_hold_every_layer_at_every_bit_pair() {
@@ -40,7 +39,7 @@ fn tables_hold_every_layer_at_every_bit_pair() {
             "{name}"
         );
         // Fewer bits never cost more.
-        let uniform = |k| table.total(&BitsPolicy::uniform(ls.len(), k, k).bits());
+        let uniform = |k| table.total(&Policy::uniform(ls.len(), k).bits());
         for k in 2..=8 {
             let (low, high) = (uniform(k - 1), uniform(k));
             assert!(
@@ -69,34 +68,47 @@ fn unknown_model_names_list_the_known_ones() {
 }
 
 #[test]
-fn policies_parse_from_specs_and_files() {
-    let uniform = BitsPolicy::parse("uniform:4", 5).unwrap();
-    assert_eq!(uniform.bits(), [(8, 8), (4, 4), (4, 4), (4, 4), (4, 4)]);
-    let mixed = BitsPolicy::parse("uniform-w6a4", 3).unwrap();
-    assert_eq!(mixed.bits(), [(8, 8), (6, 4), (6, 4)]);
-
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        file,
-        r#"{{"layers": [{{"w_bits": 8, "a_bits": 8}}, {{"w_bits": 3, "a_bits": 5}}], "note": "extra fields are ignored"}}"#
-    )
-    .unwrap();
-    let path = file.path().to_str().unwrap();
-    let from_file = BitsPolicy::parse(path, 2).unwrap();
+fn policies_cost_what_their_bits_look_up() {
     assert_eq!(
-        from_file.layers[1],
-        LayerBits {
-            w_bits: 3,
-            a_bits: 5
-        }
+        Policy::parse("uniform:4", 5).unwrap().bits(),
+        [(8, 8), (4, 4), (4, 4), (4, 4), (4, 4)]
     );
+    assert_eq!(
+        Policy::parse("uniform-w6a4", 3).unwrap().bits(),
+        [(8, 8), (6, 4), (6, 4)]
+    );
+    // k-means mode pins nothing and costs its float activations at 8 bits.
+    let kmeans = Policy::parse("uniform-w3", 3).unwrap();
+    assert_eq!(kmeans.bits(), [(3, 8), (3, 8), (3, 8)]);
 
-    let err = |spec: &str, n| BitsPolicy::parse(spec, n).unwrap_err().to_string();
-    assert!(err(path, 3).contains("has 2 layers but the network has 3"));
-    assert!(err("uniform:9", 3).contains("1..=8"));
-    assert!(err("uniform-w6", 3).contains("uniform-wWaA"));
-    assert!(err("no/such/policy.json", 3).contains("policy JSON file"));
-    let mut bad = tempfile::NamedTempFile::new().unwrap();
-    write!(bad, r#"{{"layers": [{{"w_bits": 8}}]}}"#).unwrap();
-    assert!(err(bad.path().to_str().unwrap(), 1).contains("a_bits"));
+    // A policy file costs the same as the spec it spells out, on every model.
+    let ls = layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10));
+    let mixed = Policy::uniform_wa(ls.len(), 5, 3);
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    serde_json::to_writer(&mut file, &mixed).unwrap();
+    let from_file = Policy::parse(file.path().to_str().unwrap(), ls.len()).unwrap();
+    for name in MODEL_NAMES {
+        let table = build_table(by_name(name).unwrap().as_ref(), &ls, 1);
+        let spec = Policy::parse("uniform-w5a3", ls.len()).unwrap();
+        assert_eq!(
+            table.total(&from_file.bits()),
+            table.total(&spec.bits()),
+            "{name}"
+        );
+    }
+    // Model size does not depend on activations, so weight-only policies cost the same
+    // there as any linear policy with the same weight bits.
+    let size = build_table(by_name("size").unwrap().as_ref(), &ls, 1);
+    let weights_only = Policy::uniform_weights(ls.len(), 5).bits();
+    let mut linear = mixed.bits();
+    linear[0].0 = 5;
+    assert_eq!(size.total(&weights_only), size.total(&linear));
+
+    let err = Policy::parse(file.path().to_str().unwrap(), ls.len() + 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(file.path().to_str().unwrap()) && err.contains("quantizable layers"),
+        "{err}"
+    );
 }

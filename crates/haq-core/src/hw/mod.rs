@@ -7,7 +7,6 @@
 
 mod bismo;
 mod bitfusion;
-mod policy;
 mod size;
 mod table;
 
@@ -23,7 +22,6 @@ use crate::error::{Error, Result};
 
 pub use bismo::Bismo;
 pub use bitfusion::{BitFusion, EnergyCosts};
-pub use policy::{BitsPolicy, LayerBits};
 pub use size::ModelSize;
 pub use table::{build_table, CostTable, BITS};
 

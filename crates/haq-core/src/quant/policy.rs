@@ -90,7 +90,11 @@ impl Policy {
             }
             None => Policy::read(Path::new(spec))?,
         };
-        policy.check(n_layers)?;
+        // Name the spec, so a user with several policy files knows which one is at fault.
+        policy.check(n_layers).map_err(|e| match e {
+            Error::Policy(problem) => Error::Policy(format!("{spec}: {problem}")),
+            other => other,
+        })?;
         Ok(policy)
     }
 
@@ -114,6 +118,17 @@ impl Policy {
     /// Whether the policy quantizes activations (linear mode) rather than weights only.
     pub fn is_linear(&self) -> bool {
         self.layers.first().is_some_and(|l| l.a_bits.is_some())
+    }
+
+    /// (w_bits, a_bits) per layer, as `hw::CostTable::total` takes them. A k-means policy
+    /// keeps activations in float; cost models only know 1..=8 bits, so its activations are
+    /// costed at 8 bits, the same for every cost model. (The `size` model ignores a_bits,
+    /// and it is the one k-means policies are searched against.)
+    pub fn bits(&self) -> Vec<(u8, u8)> {
+        self.layers
+            .iter()
+            .map(|l| (l.w_bits, l.a_bits.unwrap_or(MAX_BITS)))
+            .collect()
     }
 
     /// Checks that the policy fits a model with `n_layers` quantizable layers: one entry
