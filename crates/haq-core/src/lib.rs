@@ -7,6 +7,8 @@ pub mod hw;
 pub mod rl;
 
 #[cfg(feature = "torch")]
+pub mod config;
+#[cfg(feature = "torch")]
 pub mod data;
 #[cfg(feature = "torch")]
 pub mod train;

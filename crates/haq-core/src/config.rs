@@ -1,0 +1,173 @@
+//! The workflow's shared settings. The engine merges `seed`, `device` and the workflow's
+//! `settings:` (`dataset`, `model`) into every stage's params, so each stage reads them the
+//! same way and all stages agree on the data splits and the network:
+//!
+//! ```yaml
+//! seed: 0
+//! device: cpu
+//! settings:
+//!   dataset: {name: fashion-mnist, val_size: 5000}   # root, image_size: optional
+//!   model: {arch: mobilenetv2, width: 0.5}
+//! ```
+
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tch::Device;
+
+use crate::arch::{Arch, ArchConfig};
+use crate::data::{Dataset, DatasetName, DatasetSpec, Split};
+use crate::error::{Error, Result};
+
+/// The settings every stage receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub seed: u64,
+    /// `cpu`, `cuda` or `cuda:N`; see [`Settings::device`].
+    pub device: String,
+    pub dataset: DatasetSettings,
+    pub model: ModelSettings,
+}
+
+/// The keys of [`Settings`] in a stage's params.
+const SETTINGS_KEYS: [&str; 4] = ["seed", "device", "dataset", "model"];
+
+impl Settings {
+    /// Splits a stage's params into the shared settings and the stage's own params `T`,
+    /// so that `T` can deny unknown fields (serde cannot when the two are flattened into
+    /// one struct).
+    pub fn split_params<T: DeserializeOwned>(params: &Value) -> Result<(Settings, T)> {
+        let bad = |problem: String| Error::Config {
+            field: "params".into(),
+            problem,
+        };
+        let Value::Object(all) = params else {
+            return Err(bad(format!("expected a map, got {params}")));
+        };
+        let (shared, own): (Map<String, Value>, Map<String, Value>) = all
+            .clone()
+            .into_iter()
+            .partition(|(k, _)| SETTINGS_KEYS.contains(&k.as_str()));
+        let settings = serde_json::from_value(Value::Object(shared)).map_err(|e| {
+            bad(format!(
+                "shared settings: {e}; the workflow needs seed, device and settings: \
+                 {{dataset: {{name: fashion-mnist, val_size: 5000}}, model: {{arch: \
+                 mobilenetv2, width: 0.5}}}}"
+            ))
+        })?;
+        let own = serde_json::from_value(Value::Object(own))
+            .map_err(|e| bad(format!("{e} (fix the stage's params: in the workflow file)")))?;
+        Ok((settings, own))
+    }
+
+    /// The libtorch device `device` names; a CUDA device must exist.
+    pub fn device(&self) -> Result<Device> {
+        let bad = |problem: String| {
+            Err(Error::Config {
+                field: "device".into(),
+                problem,
+            })
+        };
+        let index = match self.device.as_str() {
+            "cpu" => return Ok(Device::Cpu),
+            "cuda" => 0,
+            other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => i,
+                _ => return bad(format!("`{other}` is not cpu, cuda or cuda:N")),
+            },
+        };
+        let count = tch::Cuda::device_count() as usize;
+        if index >= count {
+            return bad(format!(
+                "`{}` asked for, but libtorch sees {count} CUDA device(s) (no GPU, or the \
+                 stages were built against the CPU-only libtorch); use device: cpu",
+                self.device
+            ));
+        }
+        Ok(Device::Cuda(index))
+    }
+}
+
+/// Which dataset, and how much of its training split is held out for validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSettings {
+    pub name: DatasetName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+    /// Examples of the training split held out (seeded) for validation: pretraining never
+    /// trains on them, and the search measures its accuracies on them.
+    pub val_size: usize,
+}
+
+/// The three splits every stage agrees on.
+#[derive(Debug)]
+pub struct Splits {
+    /// The training split less the validation examples.
+    pub train: Dataset,
+    /// `val_size` examples held out of the training split.
+    pub val: Dataset,
+    pub test: Dataset,
+}
+
+impl DatasetSettings {
+    pub fn spec(&self) -> DatasetSpec {
+        DatasetSpec {
+            name: self.name,
+            root: self.root.clone(),
+            image_size: self.image_size,
+        }
+    }
+
+    /// Reads the dataset and carves the validation split out of its training split with
+    /// `seed`, the same way in every stage.
+    pub fn load(&self, seed: u64) -> Result<Splits> {
+        let spec = self.spec();
+        let (train, val) = spec
+            .load(Split::Train)?
+            .split_val(self.val_size, seed)
+            .map_err(|e| match e {
+                // Name the setting the user writes.
+                Error::Config { problem, .. } => Error::Config {
+                    field: "dataset.val_size".into(),
+                    problem,
+                },
+                other => other,
+            })?;
+        let test = spec.load(Split::Test)?;
+        Ok(Splits { train, val, test })
+    }
+}
+
+/// The network: an architecture at a width; the dataset sets its input and classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub arch: Arch,
+    /// Width multiplier (1.0 = the published network).
+    #[serde(default = "full_width")]
+    pub width: f64,
+}
+
+fn full_width() -> f64 {
+    1.0
+}
+
+impl ModelSettings {
+    /// The network for images and classes like `data`'s.
+    pub fn arch_config(&self, data: &Dataset) -> ArchConfig {
+        let [channels, size, _] = data.image_shape();
+        ArchConfig {
+            arch: self.arch,
+            width: self.width,
+            input_size: size,
+            in_channels: channels,
+            num_classes: data.num_classes,
+        }
+    }
+}
