@@ -47,8 +47,15 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
 /// Lets the binaries find libtorch at run time without LD_LIBRARY_PATH: the directory
 /// `LIBTORCH/lib` (set by `.cargo/config.toml` to the set-up's `.libtorch` link) becomes
 /// an rpath, resolved to its real location so libtorch's own `$ORIGIN` look-ups work.
+///
+/// With `HAQ_CUDA=1` in the build's environment, libtorch_cuda is linked too: by default
+/// the linker drops it (nothing references it directly), and libtorch then sees no GPU.
 pub fn emit_torch_rpath() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=HAQ_CUDA");
+    if std::env::var("HAQ_CUDA").as_deref() == Ok("1") {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
     let Ok(root) = std::env::var("LIBTORCH") else { return };
     let lib = Path::new(&root).join("lib");
     if let Ok(real) = lib.canonicalize() {
