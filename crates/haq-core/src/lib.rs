@@ -11,4 +11,8 @@ pub mod config;
 #[cfg(feature = "torch")]
 pub mod data;
 #[cfg(feature = "torch")]
+pub mod models;
+#[cfg(feature = "torch")]
+pub mod rng;
+#[cfg(feature = "torch")]
 pub mod train;

@@ -1,17 +1,23 @@
-//! Seeded random numbers. Everything random in data handling comes from here, never from
-//! libtorch's global generator, so the same seed gives bitwise-identical data.
+//! Seeded random numbers. Everything random in haq-core (shuffles, splits, augmentation,
+//! initial weights) comes from here rather than libtorch's global generator, which every
+//! thread shares, so the same seed gives bitwise-identical results.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Stream of the validation split; epochs use streams `0, 1, 2, ...`.
-pub(crate) const STREAM_SPLIT: u64 = u64::MAX;
-/// Stream of [`super::Dataset::subset`].
-pub(crate) const STREAM_SUBSET: u64 = u64::MAX - 1;
+/// The stream of each purpose, so one seed drives them all independently.
+pub mod stream {
+    /// Epoch `e` shuffles and augments with stream `EPOCH + e`.
+    pub const EPOCH: u64 = 0;
+    /// Epoch `e` seeds libtorch's generator (dropout) from stream `TORCH + e`.
+    pub const TORCH: u64 = 1 << 62;
+    pub const VALIDATION_SPLIT: u64 = u64::MAX;
+    pub const SUBSET: u64 = u64::MAX - 1;
+    pub const INITIAL_WEIGHTS: u64 = u64::MAX - 2;
+}
 
 /// A generator for one purpose: the same `(seed, stream)` always yields the same numbers,
-/// and different streams are independent (ChaCha's stream counter), so e.g. every epoch
-/// gets its own shuffle without consuming numbers of another.
+/// and different streams are independent (ChaCha's stream counter).
 pub fn seeded_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);

@@ -1,6 +1,7 @@
 //! Held-out splits, subsets and seeded, augmented batches.
 
-use haq_core::data::{seeded_rng, Augment, Dataset, DatasetName, DatasetSpec, Split};
+use haq_core::data::{Augment, Dataset, DatasetName, DatasetSpec, Split};
+use haq_core::rng::seeded_rng;
 use tch::{Kind, Tensor};
 
 /// A dataset of `n` 1x4x4 images where every pixel of image `i` is `i` (and the label is

@@ -6,7 +6,6 @@ mod batches;
 mod cifar;
 mod folder;
 mod idx;
-mod rng;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -16,10 +15,12 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::rng::stream;
 
 pub use augment::Augment;
 pub use batches::{Batch, Batches};
-pub use rng::seeded_rng;
+// Kept here too for callers written before it moved to `crate::rng`.
+pub use crate::rng::seeded_rng;
 
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
 pub const FASHION_MNIST_ROOT: &str = "/usr/share/datasets/fashion-mnist";
@@ -249,7 +250,7 @@ impl Dataset {
                 ),
             });
         }
-        let mut order = self.permutation(seed, rng::STREAM_SPLIT);
+        let mut order = self.permutation(seed, stream::VALIDATION_SPLIT);
         let mut rest = order.split_off(n_val);
         order.sort_unstable();
         rest.sort_unstable();
@@ -267,7 +268,7 @@ impl Dataset {
                 ),
             });
         }
-        let mut order = self.permutation(seed, rng::STREAM_SUBSET);
+        let mut order = self.permutation(seed, stream::SUBSET);
         order.truncate(n);
         order.sort_unstable();
         Ok(self.select(&order))
@@ -292,7 +293,10 @@ impl Dataset {
         Batches::new(
             self,
             batch_size,
-            Some((augment.clone(), seeded_rng(seed, epoch as u64))),
+            Some((
+                augment.clone(),
+                seeded_rng(seed, stream::EPOCH + epoch as u64),
+            )),
         )
     }
 

@@ -4,15 +4,11 @@ use std::time::Instant;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tch::nn::ModuleT;
 use tch::{Device, Kind};
 
-use super::Sgd;
-use crate::data::{seeded_rng, Augment, Dataset};
-
-/// Streams `TORCH_STREAM + epoch` seed libtorch's generator (dropout); the data's
-/// shuffles use streams `epoch`.
-const TORCH_STREAM: u64 = 1 << 62;
+use super::{Network, Sgd};
+use crate::data::{Augment, Dataset};
+use crate::rng::{seeded_rng, stream};
 
 /// What an epoch iterates: everything random in it follows from `(seed, epoch)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +46,7 @@ pub struct EpochStats {
 /// how it went. Libtorch's generator is seeded from `(seed, epoch)` first, so dropout is
 /// as reproducible as the batches.
 pub fn train_epoch(
-    model: &(impl ModuleT + ?Sized),
+    model: &(impl Network + ?Sized),
     opt: &mut Sgd,
     data: &Dataset,
     spec: &EpochSpec,
@@ -59,7 +55,7 @@ pub fn train_epoch(
     mut on_step: impl FnMut(&StepStats),
 ) -> EpochStats {
     let start = Instant::now();
-    tch::manual_seed(seeded_rng(spec.seed, TORCH_STREAM + spec.epoch as u64).next_u64() as i64);
+    tch::manual_seed(seeded_rng(spec.seed, stream::TORCH + spec.epoch as u64).next_u64() as i64);
     let batches = data.train_batches(spec.batch_size, &spec.augment, spec.seed, spec.epoch);
     let steps = batches.len();
     let (mut loss_sum, mut correct, mut images) = (0.0, 0i64, 0usize);
@@ -67,7 +63,7 @@ pub fn train_epoch(
         let labels = batch.labels.to_device(device);
         let n = labels.size()[0];
         opt.set_lr(lr(step));
-        let logits = model.forward_t(&batch.images.to_device(device), true);
+        let logits = model.logits(&batch.images.to_device(device), true);
         let loss = logits.cross_entropy_for_logits(&labels);
         opt.backward_step(&loss);
 

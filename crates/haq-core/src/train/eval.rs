@@ -1,9 +1,9 @@
 //! Top-1 / top-5 accuracy of a model over a dataset.
 
 use serde::{Deserialize, Serialize};
-use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
+use super::Network;
 use crate::data::Dataset;
 
 /// Accuracies in percent and the mean cross-entropy loss.
@@ -16,7 +16,7 @@ pub struct Accuracy {
 
 /// Evaluates `model` in eval mode, without gradients, over all of `data` in batches.
 pub fn evaluate(
-    model: &(impl ModuleT + ?Sized),
+    model: &(impl Network + ?Sized),
     data: &Dataset,
     batch_size: usize,
     device: Device,
@@ -26,7 +26,7 @@ pub fn evaluate(
     tch::no_grad(|| {
         for batch in data.eval_batches(batch_size) {
             let labels = batch.labels.to_device(device);
-            let logits = model.forward_t(&batch.images.to_device(device), false);
+            let logits = model.logits(&batch.images.to_device(device), false);
             loss += logits
                 .cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Sum, -100, 0.0)
                 .double_value(&[]);

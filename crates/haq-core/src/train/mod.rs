@@ -13,3 +13,19 @@ pub use eval::{evaluate, Accuracy};
 pub use schedule::CosineSchedule;
 pub use sgd::{Sgd, SgdConfig};
 pub use weights::{from_safetensors, load_var_store, to_safetensors, var_store_tensors};
+
+use tch::nn::ModuleT;
+use tch::Tensor;
+
+/// A network to train or evaluate: images `[B, C, H, W]` to logits `[B, classes]`;
+/// `train` selects batch statistics and dropout. Every tch `ModuleT` is one; so is a
+/// model seen through a quantizer, which cannot be a `ModuleT` (that requires `Send`).
+pub trait Network {
+    fn logits(&self, images: &Tensor, train: bool) -> Tensor;
+}
+
+impl<M: ModuleT + ?Sized> Network for M {
+    fn logits(&self, images: &Tensor, train: bool) -> Tensor {
+        self.forward_t(images, train)
+    }
+}
