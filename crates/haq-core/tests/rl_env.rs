@@ -16,7 +16,11 @@ fn actions_map_to_equal_bins_with_edges_in_the_upper_bin() {
             let edge = k as f32 / n as f32;
             let below = min + k as u8 - 1;
             assert_eq!(range.bits(edge - 1e-6), below, "just below edge {k}/{n}");
-            assert_eq!(range.bits(edge + 1e-6), below + 1, "just above edge {k}/{n}");
+            assert_eq!(
+                range.bits(edge + 1e-6),
+                below + 1,
+                "just above edge {k}/{n}"
+            );
             // Where the edge is exact in f32 (n a power of two) it belongs to the upper bin.
             if n.is_power_of_two() {
                 assert_eq!(range.bits(edge), below + 1, "at edge {k}/{n}");
@@ -34,8 +38,14 @@ fn bit_ranges_outside_one_to_eight_are_rejected() {
         let err = BitRange::new(min, max).unwrap_err().to_string();
         assert!(err.contains("min <= max"), "{err}");
     }
-    assert_eq!(BitRange::default_for(Mode::Linear), BitRange::new(2, 8).unwrap());
-    assert_eq!(BitRange::default_for(Mode::Kmeans), BitRange::new(1, 8).unwrap());
+    assert_eq!(
+        BitRange::default_for(Mode::Linear),
+        BitRange::new(2, 8).unwrap()
+    );
+    assert_eq!(
+        BitRange::default_for(Mode::Kmeans),
+        BitRange::new(1, 8).unwrap()
+    );
 }
 
 #[test]
@@ -48,7 +58,10 @@ fn observations_describe_each_layer_scaled_to_the_unit_interval() {
         .collect();
     for (step, o) in obs.iter().enumerate() {
         assert_eq!(o.len(), N_FEATURES);
-        assert!(o.iter().all(|x| (0.0..=1.0).contains(x)), "step {step}: {o:?}");
+        assert!(
+            o.iter().all(|x| (0.0..=1.0).contains(x)),
+            "step {step}: {o:?}"
+        );
         // Weight step, then activation step, of the same layer.
         assert_eq!(o[8], if step % 2 == 0 { 1.0 } else { 0.0 });
         assert_eq!(o[9], 0.25);
@@ -62,7 +75,11 @@ fn observations_describe_each_layer_scaled_to_the_unit_interval() {
     assert_eq!(obs[2 * largest][7], 1.0);
     for (i, layer) in ls.iter().enumerate() {
         let depthwise = layer.shape.kind == LayerKind::Depthwise;
-        assert_eq!(obs[2 * i][5], if depthwise { 1.0 } else { 0.0 }, "layer {i}");
+        assert_eq!(
+            obs[2 * i][5],
+            if depthwise { 1.0 } else { 0.0 },
+            "layer {i}"
+        );
         // The largest input feature map (the stem's 224x224) scores 1.
         assert_eq!(obs[2 * i][6] == 1.0, layer.shape.in_h == 224, "layer {i}");
     }
@@ -75,7 +92,12 @@ fn actions_choose_a_policy_with_the_first_layer_pinned_in_linear_mode() {
     let linear = Env::new(&ls, Mode::Linear, BitRange::default_for(Mode::Linear)).unwrap();
     // Layer i's weight action and activation action, chosen to land on known widths.
     let actions: Vec<f32> = (0..n)
-        .flat_map(|i| [(i % 7) as f32 / 7.0 + 0.01, 1.0 - (i % 7) as f32 / 7.0 - 0.01])
+        .flat_map(|i| {
+            [
+                (i % 7) as f32 / 7.0 + 0.01,
+                1.0 - (i % 7) as f32 / 7.0 - 0.01,
+            ]
+        })
         .collect();
     let policy = linear.policy(&actions);
     policy.check(n).unwrap();
@@ -83,12 +105,20 @@ fn actions_choose_a_policy_with_the_first_layer_pinned_in_linear_mode() {
         assert_eq!(layer.w_bits, 2 + (i % 7) as u8, "layer {i}");
         assert_eq!(layer.a_bits, Some(8 - (i % 7) as u8), "layer {i}");
     }
-    assert_eq!(policy.layers[0], Policy::uniform(n, 2).layers[0], "pinned w8 a8");
+    assert_eq!(
+        policy.layers[0],
+        Policy::uniform(n, 2).layers[0],
+        "pinned w8 a8"
+    );
     assert_eq!(linear.min_policy(), Policy::uniform(n, 2));
 
     let kmeans = Env::new(&ls, Mode::Kmeans, BitRange::default_for(Mode::Kmeans)).unwrap();
     assert_eq!(kmeans.steps(), n);
     assert!((0..n).all(|step| kmeans.observation(step, 0.0)[8] == 1.0));
     let policy = kmeans.policy(&vec![0.0; n]);
-    assert_eq!(policy, Policy::uniform_weights(n, 1), "nothing pinned in k-means mode");
+    assert_eq!(
+        policy,
+        Policy::uniform_weights(n, 1),
+        "nothing pinned in k-means mode"
+    );
 }

@@ -19,6 +19,9 @@ pub struct Adam {
     /// First and second moment estimates, one of each per parameter.
     m: Vec<Tensor>,
     v: Vec<Tensor>,
+    /// Per parameter, room for intermediate results, so that a step allocates nothing:
+    /// allocating tensors this size costs more than the arithmetic.
+    scratch: Vec<Tensor>,
     /// Steps taken, for the bias correction.
     steps: u64,
 }
@@ -36,6 +39,7 @@ impl Adam {
             lr,
             m: zeros(),
             v: zeros(),
+            scratch: zeros(),
             params,
             steps: 0,
         }
@@ -54,15 +58,21 @@ impl Adam {
         let step_size = self.lr / (1.0 - BETA1.powi(t));
         let bias2 = (1.0 - BETA2.powi(t)).sqrt();
         tch::no_grad(|| {
-            for (((_, p), m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+            let moments = self.m.iter_mut().zip(&mut self.v).zip(&mut self.scratch);
+            for ((_, p), ((m, v), x)) in self.params.iter_mut().zip(moments) {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
-                let _ = m.g_mul_scalar_(BETA1).g_add_(&(&g * (1.0 - BETA1)));
-                let _ = v.g_mul_scalar_(BETA2).g_add_(&(&g * &g * (1.0 - BETA2)));
-                let denom = v.sqrt() / bias2 + EPS;
-                let _ = p.g_sub_(&(&*m / denom * step_size));
+                let _ = m.lerp_(&g, 1.0 - BETA1);
+                let _ = g.mul_out(x, &g);
+                let _ = v.lerp_(x, 1.0 - BETA2);
+                // x = -(sqrt(v) / bias2 + eps) / step_size, so that w += m / x.
+                let _ = v.sqrt_out(x);
+                let _ = x
+                    .g_mul_scalar_(-1.0 / (bias2 * step_size))
+                    .g_add_scalar_(-EPS / step_size);
+                let _ = p.addcdiv_(m, x);
             }
         });
     }
@@ -115,5 +125,29 @@ impl Adam {
         }
         self.steps = steps;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Under a constant gradient Adam's bias-corrected moments are exactly g and g^2, so
+    /// every step moves each weight by lr against the gradient's sign, whatever its size.
+    #[test]
+    fn constant_gradients_move_each_weight_by_the_learning_rate() {
+        let vs = VarStore::new(Device::Cpu);
+        let w = vs.root().zeros("w", &[3]);
+        let slopes = Tensor::from_slice(&[2.0f32, -0.001, 50.0]);
+        let mut adam = Adam::new(&vs, 0.01);
+        for _ in 0..20 {
+            adam.backward_step(&(&w * &slopes).sum(Kind::Float));
+        }
+        let got = Vec::<f32>::try_from(&w).unwrap();
+        for (g, want) in got.iter().zip([-0.2, 0.2, -0.2]) {
+            assert!((g - want).abs() < 1e-4, "{got:?}");
+        }
+        assert_eq!(adam.steps(), 20);
     }
 }

@@ -175,8 +175,7 @@ fn soft_update(target: &VarStore, online: &VarStore, tau: f64) {
             .into_iter()
             .zip(var_store_tensors(online))
         {
-            let mixed = &t * (1.0 - tau) + o * tau;
-            t.copy_(&mixed);
+            let _ = t.lerp_(&o, tau);
         }
     });
 }
@@ -299,11 +298,13 @@ impl Agent {
         let q = self.critic.forward(&batch.state, &batch.action);
         self.critic_adam
             .backward_step(&q.mse_loss(&target, Reduction::Mean));
-        // This also leaves gradients on the critic; its next step clears them first.
+        // The actor follows the critic's gradient; the critic's own weights need none.
+        self.critic.vs.freeze();
         let policy_q = self
             .critic
             .forward(&batch.state, &self.actor.forward(&batch.state));
         self.actor_adam.backward_step(&-policy_q.mean(Kind::Float));
+        self.critic.vs.unfreeze();
         soft_update(&self.actor_target.vs, &self.actor.vs, self.config.tau);
         soft_update(&self.critic_target.vs, &self.critic.vs, self.config.tau);
     }

@@ -160,7 +160,7 @@ impl Env {
     /// The observation at `step`, given the action taken at the step before (0 at step 0).
     pub fn observation(&self, step: usize, previous_action: f32) -> Observation {
         let layer = step / self.steps_per_layer();
-        let is_weight_step = step % self.steps_per_layer() == 0;
+        let is_weight_step = step.is_multiple_of(self.steps_per_layer());
         let mut obs = [0.0; N_FEATURES];
         obs[..N_STATIC].copy_from_slice(&self.features[layer]);
         obs[N_STATIC] = if is_weight_step { 1.0 } else { 0.0 };

@@ -264,8 +264,14 @@ impl<'a> Search<'a> {
                 "written by another search, with {what}; start this search afresh"
             )));
         }
-        self.agent
-            .restore(header.agent, &strip(&tensors, "agent"))?;
+        // Into a fresh agent, so that a failure leaves this search as it was.
+        let mut agent = Agent::new(
+            self.config.agent.clone(),
+            self.env.steps(),
+            self.config.seed,
+        );
+        agent.restore(header.agent, &strip(&tensors, "agent"))?;
+        self.agent = agent;
         self.episode = header.episode;
         self.best = header.best;
         Ok(())
