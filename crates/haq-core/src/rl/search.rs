@@ -159,6 +159,8 @@ impl<'a> Search<'a> {
     /// Plays one episode: the agent picks every layer's bits, the budget sweep brings the
     /// policy within budget, `accuracy` measures the quantized model (percent), and every
     /// step of the episode is stored with the reward `0.1 * (accuracy - fp_accuracy)`.
+    /// After an error the search has drawn random numbers for an episode it did not
+    /// finish: continue from the last checkpoint, not from this state.
     pub fn run_episode(
         &mut self,
         accuracy: &mut dyn FnMut(&Policy) -> Result<f64>,
@@ -166,7 +168,7 @@ impl<'a> Search<'a> {
         let start = Instant::now();
         let episode = self.episode;
         let steps = self.env.steps();
-        let mut states = Vec::with_capacity(steps + 1);
+        let mut states = Vec::with_capacity(steps);
         let mut actions = Vec::with_capacity(steps);
         let mut previous = 0.0;
         for step in 0..steps {
