@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p haq-core --bench train_speed`; `HAQ_BENCH_STEPS` sets the number of
 //! timed training steps per width (default 20; evaluation times the same number of
-//! batches).
+//! batches). On a busy machine run it with `OMP_WAIT_POLICY=PASSIVE`: libtorch's OpenMP
+//! threads otherwise spin waiting for each other while the OS runs someone else.
 
 use std::time::Instant;
 

@@ -187,3 +187,35 @@ fn dataset_names_parse_and_roundtrip() {
         .to_string()
         .contains("t10k-images-idx3-ubyte.gz"));
 }
+
+#[test]
+fn crop_and_flip_match_pad_crop_mirror_with_tensor_ops() {
+    // Two channels of distinct values, so any misplaced pixel shows.
+    let image = (Tensor::arange(2 * 5 * 7, (Kind::Int64, tch::Device::Cpu)) + 1)
+        .to_kind(Kind::Uint8)
+        .view([1, 2, 5, 7]);
+    let padded = image.constant_pad_nd([2, 2, 2, 2]);
+    let mut candidates = Vec::new();
+    for dy in 0..5 {
+        for dx in 0..5 {
+            let crop = padded.narrow(2, dy, 5).narrow(3, dx, 7);
+            candidates.push(crop.flip([3]));
+            candidates.push(crop);
+        }
+    }
+    let augment = Augment {
+        crop_padding: 2,
+        flip: true,
+    };
+    let mut rng = seeded_rng(9, 0);
+    let mut hit = vec![false; candidates.len()];
+    for _ in 0..400 {
+        let out = augment.apply(&image, &mut rng);
+        let found = candidates
+            .iter()
+            .position(|c| same(c, &out))
+            .expect("output is a padded crop, maybe mirrored");
+        hit[found] = true;
+    }
+    assert!(hit.iter().all(|&h| h), "every crop and flip occurs");
+}
