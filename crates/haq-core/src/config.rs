@@ -58,8 +58,11 @@ impl Settings {
                  mobilenetv2, width: 0.5}}}}"
             ))
         })?;
-        let own = serde_json::from_value(Value::Object(own))
-            .map_err(|e| bad(format!("{e} (fix the stage's params: in the workflow file)")))?;
+        let own = serde_json::from_value(Value::Object(own)).map_err(|e| {
+            bad(format!(
+                "{e} (fix the stage's params: in the workflow file)"
+            ))
+        })?;
         Ok((settings, own))
     }
 
