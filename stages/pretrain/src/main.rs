@@ -1,4 +1,91 @@
+//! `haq-pretrain`: trains the float model from scratch on the workflow's dataset,
+//! checkpointing every epoch. Outputs `weights` (safetensors) and `accuracy` (JSON).
+
+use anyhow::Context;
+use haq_core::config::Settings;
+use haq_core::models::Model;
+use haq_core::train::{evaluate, fit, to_safetensors, Recipe, TrainState};
+use haq_store::stage::StageContext;
+
 fn main() {
-    eprintln!("haq-pretrain: not implemented yet");
-    std::process::exit(2);
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+}
+
+fn run(ctx: &StageContext) -> anyhow::Result<()> {
+    let (settings, recipe): (Settings, Recipe) = Settings::split_params(ctx.params())?;
+    let device = settings.device()?;
+    let splits = settings.dataset.load(settings.seed)?;
+    let subset = recipe.train_subset(&splits.train, settings.seed)?;
+    let train = subset.as_ref().unwrap_or(&splits.train);
+    let model = Model::new(&settings.model.arch_config(train), device, settings.seed)?;
+    let mut opt = recipe.sgd(model.var_store());
+    let mut done = 0;
+    if let Some((step, state)) = ctx.resume()? {
+        done = TrainState::restore(&state, model.var_store(), &mut opt)
+            .context("restoring the checkpoint")?;
+        anyhow::ensure!(
+            done as i64 == step,
+            "checkpoint of step {step} holds {done} epochs"
+        );
+        eprintln!("resuming after epoch {done} of {}", recipe.epochs);
+    }
+    let steps = train.len().div_ceil(recipe.batch_size) as u64;
+    let bar = ctx.progress(steps, &format!("epoch {}/{}", done + 1, recipe.epochs));
+    fit::<anyhow::Error>(
+        &model,
+        &mut opt,
+        &recipe,
+        train,
+        &splits.val,
+        settings.seed,
+        device,
+        done,
+        &mut |s| {
+            bar.set_position(s.step as u64 + 1);
+            bar.set_message(format!("loss {:.3}", s.loss));
+        },
+        &mut |r, opt| {
+            bar.reset();
+            bar.set_prefix(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
+            eprintln!(
+                "epoch {}/{}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}% top-5 {:.2}%, lr {:.4}, {:.1}s",
+                r.epoch, recipe.epochs, r.train.loss, r.train.top1, r.val.top1, r.val.top5, r.lr, r.train.seconds
+            );
+            let step = r.epoch as i64;
+            ctx.log_metrics(
+                step,
+                &[
+                    ("train_loss", r.train.loss),
+                    ("train_top1", r.train.top1),
+                    ("val_top1", r.val.top1),
+                    ("val_top5", r.val.top5),
+                    ("lr", r.lr),
+                    ("epoch_seconds", r.train.seconds),
+                ],
+            )?;
+            ctx.save_checkpoint(step, &TrainState::save(model.var_store(), opt, r.epoch)?)?;
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    let test = evaluate(&model, &splits.test, recipe.eval_batch, device);
+    let val = evaluate(&model, &splits.val, recipe.eval_batch, device);
+    eprintln!("test top-1 {:.2}% top-5 {:.2}%", test.top1, test.top5);
+    ctx.log_metrics(
+        recipe.epochs as i64,
+        &[("test_top1", test.top1), ("test_top5", test.top5)],
+    )?;
+    ctx.put_output(
+        "weights",
+        &to_safetensors(&model.weights())?,
+        "application/x-safetensors",
+    )?;
+    let accuracy =
+        serde_json::json!({"test_top1": test.top1, "test_top5": test.top5, "val_top1": val.top1});
+    ctx.put_output(
+        "accuracy",
+        accuracy.to_string().as_bytes(),
+        "application/json",
+    )?;
+    Ok(())
 }

@@ -4,12 +4,14 @@
 
 mod epoch;
 mod eval;
+mod fit;
 mod schedule;
 mod sgd;
 mod weights;
 
 pub use epoch::{train_epoch, EpochSpec, EpochStats, StepStats};
 pub use eval::{evaluate, Accuracy};
+pub use fit::{fit, EpochReport, Recipe, TrainState};
 pub use schedule::CosineSchedule;
 pub use sgd::{Sgd, SgdConfig};
 pub use weights::{from_safetensors, load_var_store, to_safetensors, var_store_tensors};
