@@ -83,6 +83,11 @@ pub fn execute(job: &Job) -> Result<Exit> {
     let log = Arc::new(Mutex::new(log));
 
     let mut command = Command::new(job.binary);
+    // OpenMP threads that spin while waiting make libtorch several times slower on a
+    // busy machine (and stages share theirs with `-j N` siblings).
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        command.env("OMP_WAIT_POLICY", "PASSIVE");
+    }
     command
         .env(haq_store::stage::STORE_ENV, job.store)
         .env(haq_store::stage::RUN_ENV, job.run_id.to_string())

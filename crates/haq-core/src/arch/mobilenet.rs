@@ -33,8 +33,8 @@ const V2_STAGES: [(usize, usize, usize, usize); 7] = [
     (6, 320, 1, 1),
 ];
 
-/// The stride of the stem and of the first stride-2 stage: 1 for small inputs.
-fn early_stride(cfg: &ArchConfig) -> usize {
+/// The stride of the stem: 1 for small inputs.
+fn stem_stride(cfg: &ArchConfig) -> usize {
     if cfg.small_input() {
         1
     } else {
@@ -51,20 +51,13 @@ pub(super) fn v1(cfg: &ArchConfig) -> Vec<Block> {
         "conv1.1",
         (cfg.in_channels, stem),
         3,
-        early_stride(cfg),
+        stem_stride(cfg),
         1,
         Activation::Relu,
     ))];
     let mut c_in = stem;
-    let mut first_stride2 = true;
-    for (i, &(c, s)) in V1_BLOCKS.iter().enumerate() {
+    for (i, &(c, stride)) in V1_BLOCKS.iter().enumerate() {
         let c_out = width(c);
-        let stride = if s == 2 && first_stride2 {
-            first_stride2 = false;
-            early_stride(cfg)
-        } else {
-            s
-        };
         let p = format!("features.{i}");
         blocks.push(Block::DepthwiseSeparable {
             depthwise: conv_bn(
@@ -108,24 +101,16 @@ pub(super) fn v2(cfg: &ArchConfig) -> Vec<Block> {
         "features.0.1",
         (cfg.in_channels, stem),
         3,
-        early_stride(cfg),
+        stem_stride(cfg),
         1,
         Activation::Relu6,
     ))];
     let mut c_in = stem;
     let mut index = 1;
-    let mut first_stride2 = true;
     for &(t, c, n, s) in &V2_STAGES {
         let c_out = make_divisible(c as f64 * cfg.width, 8);
         for i in 0..n {
-            let stride = match (i, s) {
-                (0, 2) if first_stride2 => {
-                    first_stride2 = false;
-                    early_stride(cfg)
-                }
-                (0, s) => s,
-                _ => 1,
-            };
+            let stride = if i == 0 { s } else { 1 };
             blocks.push(inverted_residual(
                 &format!("features.{index}.conv"),
                 c_in,
