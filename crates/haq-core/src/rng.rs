@@ -14,6 +14,11 @@ pub mod stream {
     pub const VALIDATION_SPLIT: u64 = u64::MAX;
     pub const SUBSET: u64 = u64::MAX - 1;
     pub const INITIAL_WEIGHTS: u64 = u64::MAX - 2;
+    /// The search agent: its initial weights, exploration and replay sampling.
+    pub const SEARCH_AGENT: u64 = u64::MAX - 16;
+    /// Episode `e` of a search finetunes with stream `SEARCH_EPISODE + e`, so a resumed
+    /// search replays each episode's batches without replaying the episodes before it.
+    pub const SEARCH_EPISODE: u64 = 1 << 60;
 }
 
 /// A generator for one purpose: the same `(seed, stream)` always yields the same numbers,

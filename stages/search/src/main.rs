@@ -1,4 +1,285 @@
+//! `haq-search`: HAQ's reinforcement-learning search (DESIGN §4) for one cost model,
+//! objective and budget.
+//!
+//! Inputs: the pretrain stage's `weights`; the calibrate stage's `layers`, `cost_tables`
+//! and `clips`. Each episode the DDPG agent picks every layer's bits, the budget sweep
+//! brings the policy within budget, and the pretrained model, quantized by it, is
+//! finetuned briefly on a search-train subset and evaluated on a search-val subset. After
+//! each episode: its metrics at step = episode, then a checkpoint holding the search and
+//! every episode so far. Outputs (JSON):
+//! - `policy`: the best episode's policy (`layers`, readable as a policy file) with its
+//!   search accuracy and its cost on every cost model of the calibrate stage's tables;
+//! - `episodes`: every episode's numbers, policy and timings;
+//! - `search_summary`: the setting, the best episode and the mean time breakdown.
+
+mod history;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use haq_core::arch::LayerInfo;
+use haq_core::config::Settings;
+use haq_core::hw::{by_name, CostTable, Unit};
+use haq_core::models::Model;
+use haq_core::quant::{ClipTable, Policy};
+use haq_core::rl::{
+    BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Resource, Search, SearchConfig,
+};
+use haq_core::train::from_safetensors;
+use haq_store::stage::StageContext;
+use history::{Episode, Times};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// The cost model the budget is on; the calibrate stage must have tabulated it.
+    hardware: String,
+    objective: Resource,
+    /// `{ratio: r}`, `{match: "uniform:k"}` or `{absolute: {value, unit}}`.
+    budget: Budget,
+    episodes: usize,
+    /// Episodes of uniformly random actions before the agent acts (the paper: 20).
+    warmup: usize,
+    finetune_steps: usize,
+    finetune_batch: usize,
+    /// Images of the search-train subset, drawn (seeded) from the training split less
+    /// the validation examples.
+    train_subset: usize,
+    /// Images of the search-val subset, drawn (seeded) from the validation split.
+    val_subset: usize,
+    /// The bit widths searched; by default 2..=8 (latency, energy) or 1..=8 (size).
+    #[serde(default)]
+    bits: Option<BitRange>,
+}
+
+/// The `policy` output.
+#[derive(Serialize)]
+struct BestPolicy<'a> {
+    #[serde(flatten)]
+    policy: &'a Policy,
+    episode: usize,
+    reward: f64,
+    /// Top-1 on the search-val subset after the short finetune, and the float model's.
+    accuracy: f64,
+    float_accuracy: f64,
+    /// Cost model name -> unit -> the policy's cost.
+    costs: BTreeMap<&'a str, BTreeMap<&'static str, f64>>,
+}
+
+/// The `search_summary` output.
+#[derive(Serialize)]
+struct Summary<'a> {
+    hardware: &'a str,
+    objective: Resource,
+    unit: Unit,
+    budget: &'a Budget,
+    /// The budget resolved, in `unit`.
+    budget_value: f64,
+    float_accuracy: f64,
+    episodes: usize,
+    warmup: usize,
+    best_episode: usize,
+    best_reward: f64,
+    best_accuracy: f64,
+    best_cost: f64,
+    /// Mean seconds per episode over all episodes, and over those after the warm-up.
+    mean_times: Times,
+    mean_times_after_warmup: Option<Times>,
+}
+
+const JSON: &str = "application/json";
+
 fn main() {
-    eprintln!("haq-search: not implemented yet");
-    std::process::exit(2);
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+}
+
+fn read_json<T: DeserializeOwned>(ctx: &StageContext, name: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(&ctx.read_input(name)?)
+        .with_context(|| format!("reading input `{name}` (rerun the stage that wrote it)"))
+}
+
+fn run(ctx: &StageContext) -> anyhow::Result<()> {
+    let (settings, p): (Settings, Params) = Settings::split_params(ctx.params())?;
+    anyhow::ensure!(p.episodes > 0, "params: episodes must be at least 1");
+    let layers: Vec<LayerInfo> = read_json(ctx, "layers")?;
+    let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
+    let clips: ClipTable = read_json(ctx, "clips")?;
+    let cost_model = by_name(&p.hardware)?;
+    let table = tables.get(&p.hardware).with_context(|| {
+        format!(
+            "params: hardware: the calibrate stage tabulated {} but not `{}`; add it to its \
+             `hardware` list",
+            tables.keys().cloned().collect::<Vec<_>>().join(", "),
+            p.hardware
+        )
+    })?;
+    let objective = p.objective.objective(cost_model.as_ref(), table, &layers)?;
+
+    let device = settings.device()?;
+    let splits = settings.dataset.load(settings.seed)?;
+    let model = Model::new(
+        &settings.model.arch_config(&splits.train),
+        device,
+        settings.seed,
+    )?;
+    model
+        .load_weights(&from_safetensors(&ctx.read_input("weights")?)?)
+        .context("loading the pretrain stage's weights into the model of settings.model")?;
+    anyhow::ensure!(
+        model.layers() == layers.as_slice(),
+        "the calibrate stage's layers are not those of settings.model; rerun calibrate"
+    );
+    let train = splits
+        .train
+        .subset(p.train_subset, settings.seed)
+        .context("params: train_subset")?;
+    let val = splits
+        .val
+        .subset(p.val_subset, settings.seed)
+        .context("params: val_subset (at most the dataset's val_size)")?;
+    let finetune = FinetuneConfig::new(p.finetune_steps, p.finetune_batch);
+    let mut accuracy = EpisodeAccuracy::new(model, clips, &train, &val, finetune, settings.seed)?;
+    let float_accuracy = accuracy.float_accuracy();
+
+    let mode = p.objective.mode();
+    let config = SearchConfig {
+        bits: p.bits.unwrap_or(BitRange::default_for(mode)),
+        agent: DdpgConfig {
+            warmup: p.warmup,
+            ..DdpgConfig::default()
+        },
+        ..SearchConfig::new(mode, settings.seed)
+    };
+    let mut search = Search::new(config, &layers, objective, &p.budget, float_accuracy)?;
+    println!(
+        "{} on {}: budget {} = {:.6} {} ({} layers, {mode:?} mode); float top-1 on the \
+         {} search-val images {float_accuracy:.2}%",
+        p.objective,
+        p.hardware,
+        p.budget,
+        search.budget(),
+        search.unit(),
+        layers.len(),
+        p.val_subset
+    );
+
+    let mut history: Vec<Episode> = Vec::new();
+    if let Some((step, bytes)) = ctx.resume()? {
+        let (done, state) = history::decode(&bytes)?;
+        search.restore(state)?;
+        anyhow::ensure!(
+            done.len() == search.episodes_done() && step + 1 == done.len() as i64,
+            "checkpoint {step} holds {} episodes of history and a search after {}",
+            done.len(),
+            search.episodes_done()
+        );
+        history = done;
+        eprintln!("resuming after episode {step}");
+    }
+
+    let bar = ctx.progress(p.episodes as u64, &ctx.run().stage);
+    bar.set_position(history.len() as u64);
+    // An episode's time runs from the end of the one before, so its `other` includes
+    // the previous episode's metrics and checkpoint.
+    let mut since = Instant::now();
+    while search.episodes_done() < p.episodes {
+        let episode = search.episodes_done();
+        let mut measured = None;
+        let report = search.run_episode(&mut |policy| {
+            let m = accuracy.measure(policy, episode)?;
+            measured = Some(m);
+            Ok(m.accuracy)
+        })?;
+        let measured = measured.expect("run_episode measured its policy");
+        let times = Times::new(since.elapsed(), &measured, report.agent_time);
+        since = Instant::now();
+        let record = Episode::new(report, times);
+        println!(
+            "episode {episode}: reward {:.4}, top-1 {:.2}%, cost {:.6} {} ({:.3} of budget), \
+             best reward {:.4}; {times}",
+            record.reward,
+            record.accuracy,
+            record.cost,
+            search.unit(),
+            record.cost_ratio,
+            record.best_reward
+        );
+        ctx.log_metrics(episode as i64, &record.metrics())?;
+        history.push(record);
+        ctx.save_checkpoint(episode as i64, &history::encode(&history, &search.save()?)?)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let best = search.best().expect("at least one episode ran");
+    let bits = best.policy.bits();
+    let costs = tables
+        .iter()
+        .map(|(name, table)| {
+            let total = table.total(&bits);
+            let units = by_name(name)?.units();
+            Ok((
+                name.as_str(),
+                units
+                    .iter()
+                    .map(|&u| (u.as_str(), total.value(u)))
+                    .collect(),
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let policy = BestPolicy {
+        policy: &best.policy,
+        episode: best.episode,
+        reward: best.reward,
+        accuracy: best.accuracy,
+        float_accuracy,
+        costs,
+    };
+
+    let mean_times = Times::mean(history.iter().map(|e| &e.times));
+    let after_warmup = history.get(p.warmup..).filter(|h| !h.is_empty());
+    let mean_times_after_warmup = after_warmup.map(|h| Times::mean(h.iter().map(|e| &e.times)));
+    println!(
+        "mean time per episode over {} episodes: {mean_times}",
+        history.len()
+    );
+    if let Some(t) = &mean_times_after_warmup {
+        println!("after the {}-episode warm-up: {t}", p.warmup);
+    }
+    println!(
+        "best: episode {}, reward {:.4}, top-1 {:.2}%, cost {:.6} {}",
+        best.episode,
+        best.reward,
+        best.accuracy,
+        best.cost,
+        search.unit()
+    );
+    let summary = Summary {
+        hardware: &p.hardware,
+        objective: p.objective,
+        unit: search.unit(),
+        budget: &p.budget,
+        budget_value: search.budget(),
+        float_accuracy,
+        episodes: history.len(),
+        warmup: p.warmup,
+        best_episode: best.episode,
+        best_reward: best.reward,
+        best_accuracy: best.accuracy,
+        best_cost: best.cost,
+        mean_times,
+        mean_times_after_warmup,
+    };
+    ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
+    ctx.put_output("episodes", &serde_json::to_vec(&history)?, JSON)?;
+    ctx.put_output(
+        "search_summary",
+        &serde_json::to_vec_pretty(&summary)?,
+        JSON,
+    )?;
+    Ok(())
 }

@@ -5,9 +5,105 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::env::{Env, Mode};
+use crate::arch::LayerInfo;
 use crate::error::{Error, Result};
-use crate::hw::Unit;
+use crate::hw::{CostModel, CostTable, Unit};
 use crate::quant::Policy;
+
+/// What a search keeps within budget, as a workflow names it (`objective: latency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resource {
+    Latency,
+    Energy,
+    Size,
+}
+
+impl Resource {
+    /// The unit budgets and costs of this resource are in.
+    pub fn unit(self) -> Unit {
+        match self {
+            Resource::Latency => Unit::Ms,
+            Resource::Energy => Unit::Mj,
+            Resource::Size => Unit::Bytes,
+        }
+    }
+
+    /// The paper's pairing: size with k-means weight sharing (as Deep Compression, its
+    /// baseline), latency and energy with linear quantization of weights and activations.
+    pub fn mode(self) -> Mode {
+        match self {
+            Resource::Size => Mode::Kmeans,
+            Resource::Latency | Resource::Energy => Mode::Linear,
+        }
+    }
+
+    /// The objective of this resource on `model`, looked up in `table` (`model`'s table for
+    /// `layers`). Fails when `model` does not report the resource: energy is BitFusion's
+    /// alone, size the `size` model's, latency any other model's.
+    pub fn objective<'a>(
+        self,
+        model: &dyn CostModel,
+        table: &'a CostTable,
+        layers: &[LayerInfo],
+    ) -> Result<Objective<'a>> {
+        let unit = self.unit();
+        if !model.units().contains(&unit) {
+            return Err(Error::Config {
+                field: "objective".into(),
+                problem: format!(
+                    "the `{}` cost model does not report {self} (it reports {}); use \
+                     latency on bismo-edge, bismo-cloud or bitfusion, energy on bitfusion, \
+                     size on size",
+                    model.name(),
+                    model
+                        .units()
+                        .iter()
+                        .map(|u| u.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        if table.model != model.name() || table.layers() != layers.len() {
+            return Err(Error::Config {
+                field: "cost table".into(),
+                problem: format!(
+                    "a `{}` table of {} layers given for `{}` on {} layers; rebuild it for \
+                     this model and cost model",
+                    table.model,
+                    table.layers(),
+                    model.name(),
+                    layers.len()
+                ),
+            });
+        }
+        let cost = move |p: &Policy| table.total(&p.bits()).value(unit);
+        let reference = match self.mode() {
+            Mode::Linear => cost(&Policy::uniform(layers.len(), 8)),
+            // fp32 weights, beyond the table's 1..=8 bits.
+            Mode::Kmeans => layers
+                .iter()
+                .map(|l| model.cost(&l.shape, 32, 32, table.batch).value(unit))
+                .sum(),
+        };
+        Ok(Objective {
+            cost: Box::new(cost),
+            unit,
+            reference,
+        })
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Resource::Latency => "latency",
+            Resource::Energy => "energy",
+            Resource::Size => "size",
+        })
+    }
+}
 
 /// What a search keeps under budget: a policy's cost, in one unit.
 pub struct Objective<'a> {

@@ -13,12 +13,8 @@ use super::checkpoint::{exact_f64_option, prefixed, strip};
 use super::env::{Observation, N_FEATURES};
 use super::replay::{Replay, Transition};
 use crate::error::{Error, Result};
-use crate::rng::seeded_rng;
+use crate::rng::{seeded_rng, stream};
 use crate::train::{load_var_store, var_store_tensors};
-
-/// The agent's random stream (exploration, replay sampling, initial weights); apart from
-/// those of [`crate::rng::stream`].
-const STREAM: u64 = u64::MAX - 16;
 
 /// Hyper-parameters; the defaults are the paper's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,7 +223,7 @@ pub(crate) struct AgentHeader {
 impl Agent {
     /// A fresh agent for episodes of `steps` steps; everything random follows from `seed`.
     pub fn new(config: DdpgConfig, steps: usize, seed: u64) -> Agent {
-        let mut rng = seeded_rng(seed, STREAM);
+        let mut rng = seeded_rng(seed, stream::SEARCH_AGENT);
         // Each target starts equal to its network: built from the same random draws.
         let actor_target = Actor::new(config.hidden, &mut rng.clone());
         let actor = Actor::new(config.hidden, &mut rng);

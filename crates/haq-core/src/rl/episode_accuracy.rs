@@ -1,0 +1,266 @@
+//! The accuracy behind each episode's reward (DESIGN §4): the pretrained model with the
+//! episode's policy applied, finetuned for a few steps on a search-train subset, then
+//! evaluated on a search-val subset.
+//!
+//! One model serves every episode: its pretrained values are copied back in rather than
+//! the model rebuilt, and both subsets stay normalised on the device, so an episode costs
+//! its finetune and its evaluation and little else.
+
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::env::Mode;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::models::{FullPrecision, LayerQuantizer, Model};
+use crate::quant::{ClipTable, KmeansQuantizer, LinearQuantizer, Policy};
+use crate::rng::{seeded_rng, stream};
+use crate::train::{Network, Sgd, SgdConfig};
+
+/// Images per evaluation batch: large batches are faster, and this one fits any device.
+const EVAL_BATCH: i64 = 500;
+
+/// How each episode finetunes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    /// Optimiser steps per episode.
+    pub steps: usize,
+    pub batch_size: usize,
+    pub sgd: SgdConfig,
+}
+
+impl FinetuneConfig {
+    /// DESIGN §4's short finetune: SGD with lr 1e-3, momentum 0.9, weight decay 4e-5.
+    pub fn new(steps: usize, batch_size: usize) -> FinetuneConfig {
+        FinetuneConfig {
+            steps,
+            batch_size,
+            sgd: SgdConfig {
+                lr: 1e-3,
+                ..SgdConfig::default()
+            },
+        }
+    }
+}
+
+/// One episode's accuracy and where its time went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    /// Top-1 on the search-val subset, in percent.
+    pub accuracy: f64,
+    /// Applying the policy (k-means clustering included) and finetuning.
+    pub finetune: Duration,
+    pub eval: Duration,
+}
+
+/// Normalised images and their labels, on the model's device.
+struct Subset {
+    images: Tensor,
+    labels: Tensor,
+}
+
+impl Subset {
+    fn new(data: &Dataset, model: &Model) -> Subset {
+        Subset {
+            images: data.normalize(&data.images).to_device(model.device()),
+            labels: data.labels.to_device(model.device()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+}
+
+/// Measures policies of one pretrained model; see the module's documentation.
+pub struct EpisodeAccuracy {
+    model: Model,
+    /// Every variable of the model (batch-norm statistics included) beside a copy of its
+    /// pretrained value.
+    pretrained: Vec<(Tensor, Tensor)>,
+    clips: ClipTable,
+    train: Subset,
+    val: Subset,
+    config: FinetuneConfig,
+    seed: u64,
+    float_accuracy: f64,
+}
+
+impl EpisodeAccuracy {
+    /// `model` holds the pretrained weights; `clips` are the calibrate stage's (linear
+    /// policies start from them, unrecalibrated); `train` and `val` are the search's
+    /// subsets. Everything random in episode `e` follows from `(seed, e)` alone.
+    pub fn new(
+        model: Model,
+        clips: ClipTable,
+        train: &Dataset,
+        val: &Dataset,
+        config: FinetuneConfig,
+        seed: u64,
+    ) -> Result<EpisodeAccuracy> {
+        let bad = |field: &str, problem: String| {
+            Err(Error::Config {
+                field: field.into(),
+                problem,
+            })
+        };
+        if config.steps == 0 {
+            return bad("finetune_steps", "must be at least 1".into());
+        }
+        // Batch norm needs more than one value per channel in training mode.
+        if !(2..=train.len()).contains(&config.batch_size) {
+            return bad(
+                "finetune_batch",
+                format!(
+                    "{} is not between 2 and the {} images of the search-train subset",
+                    config.batch_size,
+                    train.len()
+                ),
+            );
+        }
+        if clips.layers.len() != model.layers().len() {
+            return bad(
+                "clips",
+                format!(
+                    "{} layers of clips for a model of {} quantizable layers; rerun the \
+                     calibrate stage on this model",
+                    clips.layers.len(),
+                    model.layers().len()
+                ),
+            );
+        }
+        let pretrained = model
+            .var_store()
+            .variables()
+            .into_values()
+            .map(|var| {
+                let value = var.detach().copy();
+                (var, value)
+            })
+            .collect();
+        let train = Subset::new(train, &model);
+        let val = Subset::new(val, &model);
+        let mut this = EpisodeAccuracy {
+            model,
+            pretrained,
+            clips,
+            train,
+            val,
+            config,
+            seed,
+            float_accuracy: 0.0,
+        };
+        this.float_accuracy = this.evaluate(&FullPrecision);
+        Ok(this)
+    }
+
+    /// The unquantized model's top-1 on the search-val subset, in percent: the reward's
+    /// reference, measured on the very images the episodes are.
+    pub fn float_accuracy(&self) -> f64 {
+        self.float_accuracy
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The accuracy of `policy` in episode `episode`: the pretrained model quantized by
+    /// `policy` (linear or k-means, as the policy is), finetuned, evaluated.
+    pub fn measure(&mut self, policy: &Policy, episode: usize) -> Result<Measurement> {
+        let start = Instant::now();
+        self.reset();
+        let mut rng = seeded_rng(self.seed, stream::SEARCH_EPISODE + episode as u64);
+        // Dropout draws from libtorch's generator.
+        tch::manual_seed(rng.next_u64() as i64);
+        let (finetune, accuracy) = match Mode::of(policy) {
+            Mode::Linear => {
+                let root = self.model.var_store().root();
+                let quantizer = LinearQuantizer::new(&(root / "quant"), policy, &self.clips)?;
+                self.finetune(&quantizer, &mut rng, || {});
+                let finetune = start.elapsed();
+                (finetune, self.evaluate(&quantizer))
+            }
+            Mode::Kmeans => {
+                let weights = (0..self.model.layers().len())
+                    .map(|i| self.model.layer_weight(i))
+                    .collect();
+                let mut quantizer = KmeansQuantizer::new(weights, policy, rng.next_u64())?;
+                self.finetune(&FullPrecision, &mut rng, || quantizer.update());
+                let finetune = start.elapsed();
+                (finetune, self.evaluate(&FullPrecision))
+            }
+        };
+        Ok(Measurement {
+            accuracy,
+            finetune,
+            eval: start.elapsed() - finetune,
+        })
+    }
+
+    /// Puts the pretrained values back.
+    fn reset(&mut self) {
+        tch::no_grad(|| {
+            for (var, value) in &mut self.pretrained {
+                var.copy_(value);
+            }
+        });
+    }
+
+    /// `config.steps` SGD steps from fresh optimiser state on batches of the search-train
+    /// subset, reshuffled (by `rng`) each time it runs out; `after_step` follows each step.
+    fn finetune(
+        &self,
+        quantizer: &dyn LayerQuantizer,
+        rng: &mut ChaCha8Rng,
+        mut after_step: impl FnMut(),
+    ) {
+        let net = self.model.quantized(quantizer);
+        // Built here rather than once, as the linear quantizer's clips join the variables.
+        let mut opt = Sgd::new(self.model.var_store(), self.config.sgd);
+        let batch = self.config.batch_size;
+        let mut order: Vec<i64> = (0..self.train.len() as i64).collect();
+        let mut next = order.len();
+        for _ in 0..self.config.steps {
+            // Like an epoch of `Dataset::train_batches`, the few left over are dropped.
+            if next + batch > order.len() {
+                order.shuffle(rng);
+                next = 0;
+            }
+            let index =
+                Tensor::from_slice(&order[next..next + batch]).to_device(self.model.device());
+            next += batch;
+            let images = self.train.images.index_select(0, &index);
+            let labels = self.train.labels.index_select(0, &index);
+            let loss = net.logits(&images, true).cross_entropy_for_logits(&labels);
+            opt.backward_step(&loss);
+            after_step();
+        }
+    }
+
+    /// Top-1 on the search-val subset, in percent.
+    fn evaluate(&self, quantizer: &dyn LayerQuantizer) -> f64 {
+        let net = self.model.quantized(quantizer);
+        let hits: i64 = tch::no_grad(|| {
+            self.val
+                .images
+                .split(EVAL_BATCH, 0)
+                .iter()
+                .zip(self.val.labels.split(EVAL_BATCH, 0))
+                .map(|(images, labels)| {
+                    net.logits(images, false)
+                        .argmax(1, false)
+                        .eq_tensor(&labels)
+                        .sum(Kind::Int64)
+                        .int64_value(&[])
+                })
+                .sum()
+        });
+        100.0 * hits as f64 / self.val.len() as f64
+    }
+}

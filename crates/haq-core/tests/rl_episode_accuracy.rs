@@ -1,0 +1,160 @@
+//! The per-episode accuracy on a briefly pretrained MobileNet-V1 and real Fashion-MNIST:
+//! an episode's result depends only on its policy and number, not on the episodes before
+//! it (what exact resume rests on); fewer bits cost accuracy; k-means policies leave each
+//! layer with at most 2^b distinct weights.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use haq_core::arch::Arch;
+use haq_core::config::{DatasetSettings, ModelSettings, Splits};
+use haq_core::data::{Augment, DatasetName};
+use haq_core::models::Model;
+use haq_core::quant::{measure_clips, ClipTable, Policy};
+use haq_core::rl::{EpisodeAccuracy, FinetuneConfig};
+use haq_core::train::{train_epoch, CosineSchedule, EpochSpec, Sgd, SgdConfig};
+use tch::{Device, Kind};
+
+const SEED: u64 = 5;
+
+/// A MobileNet-V1 at width 0.25 after 100 steps (well above chance), its clips, and the
+/// splits.
+fn pretrained() -> (Model, ClipTable, Splits) {
+    let splits = DatasetSettings {
+        name: DatasetName::FashionMnist,
+        root: None,
+        image_size: None,
+        val_size: 1000,
+    }
+    .load(SEED)
+    .unwrap();
+    let settings = ModelSettings {
+        arch: Arch::MobileNetV1,
+        width: 0.25,
+    };
+    let model = Model::new(&settings.arch_config(&splits.train), Device::Cpu, SEED).unwrap();
+    let mut opt = Sgd::new(model.var_store(), SgdConfig::default());
+    let schedule = CosineSchedule {
+        base_lr: 0.1,
+        final_lr: 0.0,
+        warmup_steps: 10,
+        total_steps: 100,
+    };
+    let spec = EpochSpec {
+        epoch: 0,
+        seed: SEED,
+        batch_size: 64,
+        augment: Augment::none(),
+    };
+    let data = splits.train.subset(6400, SEED).unwrap();
+    train_epoch(
+        &model,
+        &mut opt,
+        &data,
+        &spec,
+        Device::Cpu,
+        |i| schedule.lr(i),
+        |_| {},
+    );
+    let calibration = splits.train.subset(256, SEED).unwrap();
+    let images = calibration.eval_batches(256).next().unwrap().images;
+    let clips = measure_clips(&model, &images).unwrap();
+    (model, clips, splits)
+}
+
+fn episode_accuracy(model: Model, clips: ClipTable, splits: &Splits) -> EpisodeAccuracy {
+    let train = splits.train.subset(1024, SEED).unwrap();
+    let val = splits.val.subset(500, SEED).unwrap();
+    EpisodeAccuracy::new(model, clips, &train, &val, FinetuneConfig::new(6, 32), SEED).unwrap()
+}
+
+#[test]
+fn episodes_are_independent_of_history_and_bits_cost_accuracy() {
+    tch::set_num_threads(2);
+    let start = Instant::now();
+    let (model, clips, splits) = pretrained();
+    let n = model.layers().len();
+    println!("pretrained in {:.1} s", start.elapsed().as_secs_f64());
+    let mut acc = episode_accuracy(model, clips, &splits);
+    let float = acc.float_accuracy();
+    assert!(float > 50.0, "pretraining failed: {float}%");
+
+    // Linear mode.
+    let w8a8 = Policy::uniform(n, 8);
+    let w2a2 = Policy::uniform(n, 2);
+    let first = acc.measure(&w8a8, 3).unwrap();
+    let low = acc.measure(&w2a2, 4).unwrap();
+    let again = acc.measure(&w8a8, 3).unwrap();
+    assert_eq!(
+        first.accuracy, again.accuracy,
+        "history leaks into an episode"
+    );
+    println!(
+        "float {float:.2}%, w8a8 {:.2}%, w2a2 {:.2}%; an episode: finetune {:.2?}, eval {:.2?}",
+        first.accuracy, low.accuracy, first.finetune, first.eval
+    );
+    assert!((first.accuracy - float).abs() < 5.0, "w8a8 {first:?}");
+    assert!(low.accuracy < first.accuracy - 10.0, "w2a2 {low:?}");
+
+    // k-means mode: the finetune keeps every layer clustered.
+    let w1 = Policy::uniform_weights(n, 1);
+    let w6 = Policy::uniform_weights(n, 6);
+    let high = acc.measure(&w6, 0).unwrap();
+    let low = acc.measure(&w1, 1).unwrap();
+    for i in 0..n {
+        let w = Vec::<f32>::try_from(
+            acc.model()
+                .layer_weight(i)
+                .flatten(0, -1)
+                .to_kind(Kind::Float),
+        )
+        .unwrap();
+        let distinct: BTreeSet<u32> = w.iter().map(|v| v.to_bits()).collect();
+        assert!(distinct.len() <= 2, "layer {i}: {} values", distinct.len());
+    }
+    assert_eq!(acc.measure(&w6, 0).unwrap().accuracy, high.accuracy);
+    println!("k-means: w6 {:.2}%, w1 {:.2}%", high.accuracy, low.accuracy);
+    assert!(
+        low.accuracy < high.accuracy - 10.0,
+        "w1 {low:?}, w6 {high:?}"
+    );
+    println!("test took {:.1} s", start.elapsed().as_secs_f64());
+}
+
+#[test]
+fn unfit_settings_are_refused() {
+    let splits = DatasetSettings {
+        name: DatasetName::FashionMnist,
+        root: None,
+        image_size: None,
+        val_size: 100,
+    }
+    .load(SEED)
+    .unwrap();
+    let settings = ModelSettings {
+        arch: Arch::MobileNetV1,
+        width: 0.25,
+    };
+    let config = settings.arch_config(&splits.train);
+    let model = || Model::new(&config, Device::Cpu, SEED).unwrap();
+    let train = splits.train.subset(64, SEED).unwrap();
+    let val = &splits.val;
+    let images = train.eval_batches(64).next().unwrap().images;
+    let clips = measure_clips(&model(), &images).unwrap();
+    let err = |model: Model, clips: ClipTable, config: FinetuneConfig| {
+        EpisodeAccuracy::new(model, clips, &train, val, config, SEED)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let e = err(model(), clips.clone(), FinetuneConfig::new(2, 1));
+    assert!(e.contains("finetune_batch"), "{e}");
+    let e = err(model(), clips.clone(), FinetuneConfig::new(2, 65));
+    assert!(e.contains("finetune_batch") && e.contains("64"), "{e}");
+    let e = err(model(), clips.clone(), FinetuneConfig::new(0, 8));
+    assert!(e.contains("finetune_steps"), "{e}");
+    let mut fewer = clips;
+    fewer.layers.pop();
+    let e = err(model(), fewer, FinetuneConfig::new(2, 8));
+    assert!(e.contains("clips") && e.contains("calibrate"), "{e}");
+}
