@@ -1,130 +1,13 @@
 //! End-to-end tests of the engine: the real `haq` binary running the `haq-example`
 //! stage on a real SQLite store.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use haq_store::{RunStatus, Store};
+use std::path::Path;
+use std::time::Duration;
 
-const HAQ: &str = env!("CARGO_BIN_EXE_haq");
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(workflow: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("workflow.yaml"), workflow).unwrap();
-        Project { dir }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(HAQ);
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn haq(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn store_path(&self) -> PathBuf {
-        self.dir.path().join(".haq/store.db")
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.store_path()).unwrap()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// (stage, attempts) of every run, oldest first.
-    fn runs(&self) -> Vec<(String, i64)> {
-        let mut runs: Vec<_> = self
-            .store()
-            .runs(None)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.stage, r.attempts))
-            .collect();
-        runs.reverse();
-        runs
-    }
-
-    /// Every stage's final output digest and metric rows, to compare two projects.
-    fn results(&self) -> Vec<(String, String, Vec<(String, i64, f64)>)> {
-        let store = self.store();
-        let mut out = Vec::new();
-        for run in store
-            .runs(None)
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.status == RunStatus::Done)
-        {
-            let outputs = store.outputs(run.id).unwrap();
-            let metrics = store
-                .metrics(run.id, None)
-                .unwrap()
-                .into_iter()
-                .map(|m| (m.key, m.step, m.value))
-                .collect();
-            out.push((run.stage, outputs["result"].0.clone(), metrics));
-        }
-        out.sort_by(|x, y| x.0.cmp(&y.0));
-        out
-    }
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "haq failed: {}\n{stderr}", out.status);
-    stderr
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn kill9(pid: u32) {
-    // SAFETY: kill(2) on a child process we started.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
-}
-
-/// The highest metric step the running stage has logged.
-fn logged_steps(store_path: &Path, stage: &str) -> i64 {
-    let Ok(store) = Store::open(store_path) else {
-        return 0;
-    };
-    let Some(run) = store
-        .runs(Some(stage))
-        .ok()
-        .and_then(|r| r.into_iter().next())
-    else {
-        return 0;
-    };
-    store
-        .metrics(run.id, Some("step"))
-        .map(|m| m.iter().map(|m| m.step).max().unwrap_or(0))
-        .unwrap_or(0)
-}
+use common::{kill9, logged_steps, ok, wait_until, Project};
+use haq_store::RunStatus;
 
 const CHAIN: &str = "
 name: chain
@@ -223,7 +106,7 @@ fn a_killed_stage_resumes_from_its_checkpoint_with_identical_results() {
     std::fs::write(p.path("workflow.yaml"), slow(12, 150, 0, &pid_file)).unwrap();
     let haq = p.spawn(&["run"]);
     wait_until("step 4", Duration::from_secs(60), || {
-        logged_steps(&p.store_path(), "long") >= 4
+        logged_steps(&p.store_path(), "long", "step") >= 4
     });
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -346,7 +229,7 @@ fn ctrl_c_stops_the_stage_and_leaves_it_resumable() {
     std::fs::write(p.path("workflow.yaml"), slow(30, 100, 0, &p.path("pid"))).unwrap();
     let haq = p.spawn(&["run"]);
     wait_until("step 2", Duration::from_secs(60), || {
-        logged_steps(&p.store_path(), "long") >= 2
+        logged_steps(&p.store_path(), "long", "step") >= 2
     });
     // SAFETY: kill(2) on our child.
     unsafe { libc::kill(haq.id() as i32, libc::SIGINT) };

@@ -39,6 +39,7 @@ pub enum Event {
     Started {
         stage: String,
         run: i64,
+        attempt: i64,
         resumed_from: Option<i64>,
     },
     Waiting {
@@ -73,12 +74,23 @@ impl std::fmt::Display for Event {
             Event::Started {
                 stage,
                 run,
-                resumed_from: None,
+                attempt: 1,
+                ..
             } => write!(f, "{stage}: running (run {run})"),
             Event::Started {
                 stage,
                 run,
+                attempt,
+                resumed_from: None,
+            } => write!(
+                f,
+                "{stage}: restarting run {run} (attempt {attempt}; it saved no checkpoint)"
+            ),
+            Event::Started {
+                stage,
+                run,
                 resumed_from: Some(step),
+                ..
             } => {
                 write!(
                     f,
@@ -271,7 +283,10 @@ fn run_stage(
                     stage: stage.name.clone(),
                     run: run.id,
                 });
-                return Ok(Outcome::Complete { run: Box::new(run), cached: true });
+                return Ok(Outcome::Complete {
+                    run: Box::new(run),
+                    cached: true,
+                });
             }
             Claim::Busy(run) => {
                 if !waiting {
@@ -297,6 +312,7 @@ fn run_stage(
         on_event(&Event::Started {
             stage: stage.name.clone(),
             run: run.id,
+            attempt: run.attempts,
             resumed_from,
         });
         let started = Instant::now();
