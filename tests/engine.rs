@@ -141,7 +141,7 @@ fn a_killed_stage_resumes_from_its_checkpoint_with_identical_results() {
         .map(|m| m.step)
         .collect();
     assert_eq!(steps, (1..=12).collect::<Vec<_>>());
-    let strip = |mut r: Vec<(String, String, Vec<(String, i64, f64)>)>| {
+    let strip = |mut r: Vec<common::StageResult>| {
         r.retain(|(stage, ..)| stage == "long");
         r.into_iter()
             .map(|(_, digest, metrics)| (digest, metrics))

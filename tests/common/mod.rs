@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use haq_store::{RunStatus, Store};
 
+/// A completed stage: its name, the digest of its `result` output, its metric rows.
+pub type StageResult = (String, String, Vec<(String, i64, f64)>);
+
 pub const HAQ: &str = env!("CARGO_BIN_EXE_haq");
 
 pub struct Project {
@@ -67,7 +70,7 @@ impl Project {
     }
 
     /// Every stage's final output digest and metric rows, to compare two projects.
-    pub fn results(&self) -> Vec<(String, String, Vec<(String, i64, f64)>)> {
+    pub fn results(&self) -> Vec<StageResult> {
         let store = self.store();
         let mut out = Vec::new();
         for run in store
