@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// Hashes every file under `paths` (relative to the crate being built) and exposes the
 /// digest to the crate as the compile-time variable `HAQ_BUILD_IDENTITY`.
 pub fn emit_identity(paths: &[&str]) {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
     let mut files = Vec::new();
     for rel in paths {
         let path = manifest.join(rel);
@@ -35,7 +36,8 @@ pub fn emit_identity(paths: &[&str]) {
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
-        let entries = fs::read_dir(path).unwrap_or_else(|e| panic!("listing {}: {e}", path.display()));
+        let entries =
+            fs::read_dir(path).unwrap_or_else(|e| panic!("listing {}: {e}", path.display()));
         for entry in entries.flatten() {
             collect_files(&entry.path(), out);
         }
@@ -56,7 +58,9 @@ pub fn emit_torch_rpath() {
     if std::env::var("HAQ_CUDA").as_deref() == Ok("1") {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
-    let Ok(root) = std::env::var("LIBTORCH") else { return };
+    let Ok(root) = std::env::var("LIBTORCH") else {
+        return;
+    };
     let lib = Path::new(&root).join("lib");
     if let Ok(real) = lib.canonicalize() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", real.display());

@@ -354,9 +354,14 @@ impl Store {
             .conn
             .prepare("SELECT step, digest FROM checkpoints WHERE run_id = ?1 ORDER BY step")
             .map_err(|e| self.err(e))?;
-        stmt.query_map([run_id], |r| Ok(Checkpoint { step: r.get(0)?, digest: Digest(r.get(1)?) }))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+        stmt.query_map([run_id], |r| {
+            Ok(Checkpoint {
+                step: r.get(0)?,
+                digest: Digest(r.get(1)?),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
     }
 
     pub fn latest_checkpoint(&self, run_id: i64) -> Result<Option<Checkpoint>> {
