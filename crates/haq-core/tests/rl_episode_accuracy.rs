@@ -70,7 +70,7 @@ fn episode_accuracy(model: Model, clips: ClipTable, splits: &Splits) -> EpisodeA
 
 #[test]
 fn episodes_are_independent_of_history_and_bits_cost_accuracy() {
-    tch::set_num_threads(2);
+    tch::set_num_threads(1);
     let start = Instant::now();
     let (model, clips, splits) = pretrained();
     let n = model.layers().len();
