@@ -331,7 +331,9 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
-    /// Saves the state after `step`; the blob and the row land together or not at all.
+    /// Saves the state after `step` as the run's checkpoint. Only the latest is kept (it is
+    /// all a resume needs; a long search would otherwise store gigabytes): the row swap
+    /// and the removal of the old blob happen in one transaction.
     pub fn save_checkpoint(
         &self,
         run_id: i64,
@@ -340,10 +342,22 @@ impl Store {
     ) -> Result<Digest> {
         let digest = self.put_reader(state, "application/x-haq-checkpoint")?;
         self.write(|tx| {
+            let mut stmt = tx.prepare("SELECT digest FROM checkpoints WHERE run_id = ?1 AND step != ?2")?;
+            let old: Vec<String> = stmt.query_map(params![run_id, step], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            tx.execute("DELETE FROM checkpoints WHERE run_id = ?1 AND step != ?2", params![run_id, step])?;
             tx.execute(
                 "INSERT OR REPLACE INTO checkpoints (run_id, step, digest, time) VALUES (?1, ?2, ?3, ?4)",
                 params![run_id, step, digest.0, now()],
-            )
+            )?;
+            for d in old {
+                tx.execute(
+                    "DELETE FROM artifacts WHERE digest = ?1 AND digest NOT IN (
+                         SELECT digest FROM checkpoints UNION SELECT digest FROM run_inputs
+                         UNION SELECT digest FROM run_outputs)",
+                    [d],
+                )?;
+            }
+            Ok(())
         })?;
         Ok(digest)
     }

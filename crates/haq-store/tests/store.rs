@@ -130,6 +130,16 @@ fn claim_caches_waits_and_resumes_from_the_latest_checkpoint() {
     assert_eq!(again.attempts, 2);
     let ckpt = other.latest_checkpoint(run.id).unwrap().unwrap();
     assert_eq!(ckpt.step, 2);
+    assert_eq!(
+        other.checkpoints(run.id).unwrap(),
+        [ckpt.clone()],
+        "only the latest is kept"
+    );
+    let blobs: i64 = rusqlite::Connection::open(other.path())
+        .unwrap()
+        .query_row("SELECT count(*) FROM artifacts WHERE size > 0 AND media_type = 'application/x-haq-checkpoint'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(blobs, 1, "the older checkpoint's blob is gone");
     assert_eq!(other.get_bytes(&ckpt.digest).unwrap(), b"state 2");
     let steps: Vec<i64> = other
         .metrics(run.id, Some("loss"))
