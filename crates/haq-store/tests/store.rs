@@ -132,7 +132,7 @@ fn claim_caches_waits_and_resumes_from_the_latest_checkpoint() {
     assert_eq!(ckpt.step, 2);
     assert_eq!(
         other.checkpoints(run.id).unwrap(),
-        [ckpt.clone()],
+        std::slice::from_ref(&ckpt),
         "only the latest is kept"
     );
     let blobs: i64 = rusqlite::Connection::open(other.path())
