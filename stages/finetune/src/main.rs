@@ -1,4 +1,304 @@
+//! `haq-finetune`: quantization-aware training of the pretrained model under one policy, the
+//! final finetune of HAQ (DESIGN.md §4), checkpointing every epoch.
+//!
+//! Params: the training recipe (`haq_core::train::Recipe`: `epochs`, `batch_size`, `lr`, ...)
+//! and the policy, either the param `policy` or the upstream input `policy` (a search
+//! stage's best policy) — exactly one of them. The param is one of:
+//! - `uniform:K`: layer 0 w8 a8, every other layer wK aK, linear mode;
+//! - `uniform-wWaA`: the same with separate weight and activation bits;
+//! - `uniform-wW`: every layer's weights k-means clustered to 2^W values;
+//! - the path of a policy JSON file (`{"layers":[{"w_bits":8,"a_bits":8},...]}`), absolute
+//!   or relative to the directory `haq run` was started in (a stage cannot see where the
+//!   workflow file is).
+//!
+//! The paper's baselines are this stage with a fixed policy and the HAQ rows' recipe:
+//! fixed-bit PACT is `policy: uniform:K` (linear mode), Deep Compression is
+//! `policy: uniform-wK` (k-means mode).
+//!
+//! The policy decides the mode. Linear (it has activation bits): weights and the inputs of
+//! every quantizable layer are fake-quantized, the clips starting from the calibrate stage's
+//! table and the activation clips trained with PACT (which regularises them with L2, so the
+//! recipe's weight decay applies to them too). k-means (weights only): every layer's
+//! weights are clustered and, after every optimiser step, reset to their cluster means.
+//!
+//! Inputs: `weights` (pretrain); `clips` and `cost_tables` (calibrate); `policy` (search)
+//! unless the param gives it. Outputs:
+//! - `accuracy` (JSON): `test_top1`, `test_top5`, `val_top1`, in percent;
+//! - `costs` (JSON): for every cost model in the cost tables, the policy's total at the
+//!   table's batch, keyed by quantity and unit (`latency_ms`, `energy_mj`, `size_bytes`,
+//!   `cycles`);
+//! - `policy` (JSON): the policy trained;
+//! - `weights` (safetensors): every variable of the finetuned model in float, linear mode's
+//!   activation clips (`quant.input_clip_<layer>`) included.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use haq_core::config::Settings;
+use haq_core::hw::{by_name, CostTable, Unit};
+use haq_core::models::Model;
+use haq_core::quant::{ClipTable, Policy, Quantization};
+use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
+use haq_store::stage::StageContext;
+
+const JSON: &str = "application/json";
+
 fn main() {
-    eprintln!("haq-finetune: not implemented yet");
-    std::process::exit(2);
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+}
+
+/// Where the policy comes from.
+enum PolicySource {
+    /// The `policy` param.
+    Param(String),
+    /// The `policy` output of this upstream stage, in JSON.
+    Upstream { stage: String, json: Vec<u8> },
+}
+
+impl PolicySource {
+    /// Takes `policy` out of `params` (the rest is the recipe) and checks that exactly one
+    /// source gives a policy.
+    fn find(ctx: &StageContext, params: &mut Value) -> anyhow::Result<PolicySource> {
+        let param = match params.as_object_mut().and_then(|p| p.remove("policy")) {
+            None => None,
+            Some(Value::String(spec)) => Some(spec),
+            Some(other) => bail!(
+                "param policy: expected a string (uniform:K, uniform-wWaA, uniform-wW or a \
+                 policy file's path), got {other}"
+            ),
+        };
+        let upstream: Vec<(&str, _)> = ctx.inputs_named("policy").collect();
+        match (param, upstream.as_slice()) {
+            (Some(spec), []) => Ok(PolicySource::Param(spec)),
+            (None, [(stage, digest)]) => Ok(PolicySource::Upstream {
+                stage: stage.to_string(),
+                json: ctx.store().get_bytes(digest)?,
+            }),
+            (None, []) => bail!(
+                "no policy: give the param policy (e.g. policy: uniform:4) or add a stage \
+                 that outputs a policy (a search) to needs:"
+            ),
+            (Some(spec), _) => bail!(
+                "two policies: the param policy ({spec}) and the output of {}; remove the \
+                 param or that stage from needs:",
+                names(&upstream)
+            ),
+            (None, _) => bail!(
+                "{} upstream stages output a policy ({}); keep one in needs:",
+                upstream.len(),
+                names(&upstream)
+            ),
+        }
+    }
+
+    /// The policy, checked against a model with `n_layers` quantizable layers.
+    fn read(&self, n_layers: usize) -> anyhow::Result<Policy> {
+        match self {
+            PolicySource::Param(spec) => Policy::parse(spec, n_layers).with_context(|| {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                format!(
+                    "param policy (a relative path is read from {}, where haq run started)",
+                    cwd.display()
+                )
+            }),
+            PolicySource::Upstream { stage, json } => {
+                let policy: Policy = serde_json::from_slice(json)
+                    .with_context(|| format!("reading the policy output of stage {stage}"))?;
+                policy
+                    .check(n_layers)
+                    .with_context(|| format!("the policy output of stage {stage}"))?;
+                Ok(policy)
+            }
+        }
+    }
+}
+
+fn names<D>(inputs: &[(&str, D)]) -> String {
+    inputs
+        .iter()
+        .map(|(stage, _)| *stage)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read_json<T: DeserializeOwned>(ctx: &StageContext, input: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(&ctx.read_input(input)?)
+        .with_context(|| format!("reading the input {input}"))
+}
+
+/// The name of a quantity in the `costs` output and metrics.
+fn quantity(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Cycles => "cycles",
+        Unit::Ms => "latency_ms",
+        Unit::Mj => "energy_mj",
+        Unit::Bytes => "size_bytes",
+    }
+}
+
+/// A policy's cost on one cost model: the table's batch and each quantity the model
+/// describes, by [`quantity`] name.
+#[derive(Serialize)]
+struct PolicyCost {
+    batch: usize,
+    #[serde(flatten)]
+    totals: BTreeMap<&'static str, f64>,
+}
+
+/// `policy`'s cost on every table's model, by the model's name.
+fn costs(
+    tables: &BTreeMap<String, CostTable>,
+    policy: &Policy,
+) -> anyhow::Result<BTreeMap<String, PolicyCost>> {
+    let bits = policy.bits();
+    tables
+        .iter()
+        .map(|(name, table)| {
+            anyhow::ensure!(
+                table.layers() == bits.len(),
+                "the cost table of {name} has {} layers, the model {}; rerun the calibrate \
+                 stage",
+                table.layers(),
+                bits.len()
+            );
+            let total = table.total(&bits);
+            let totals = by_name(&table.model)?
+                .units()
+                .iter()
+                .map(|&unit| (quantity(unit), total.value(unit)))
+                .collect();
+            let cost = PolicyCost {
+                batch: table.batch,
+                totals,
+            };
+            Ok((name.clone(), cost))
+        })
+        .collect()
+}
+
+fn run(ctx: &StageContext) -> anyhow::Result<()> {
+    let mut params = ctx.params().clone();
+    let source = PolicySource::find(ctx, &mut params)?;
+    let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
+    let clips: ClipTable = read_json(ctx, "clips")?;
+    let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
+    let device = settings.device()?;
+    let splits = settings.dataset.load(settings.seed)?;
+    let subset = recipe.train_subset(&splits.train, settings.seed)?;
+    let train = subset.as_ref().unwrap_or(&splits.train);
+    let model = Model::new(&settings.model.arch_config(train), device, settings.seed)?;
+    model
+        .load_weights(&from_safetensors(&ctx.read_input("weights")?)?)
+        .context("loading the pretrain stage's weights into the model of settings.model")?;
+    let policy = source.read(model.layers().len())?;
+    let costs = costs(&tables, &policy)?;
+
+    // Applied to the pretrained weights also when resuming: k-means mode gets back the
+    // clusters the run started with, and the checkpoint then replaces the weights (and
+    // linear mode's clips) with their trained values.
+    let mut quantization = Quantization::apply(&model, &policy, &clips, settings.seed)?;
+    let mut opt = recipe.sgd(model.var_store());
+    let mut done = 0;
+    if let Some((step, state)) = ctx.resume()? {
+        done = TrainState::restore(&state, model.var_store(), &mut opt)
+            .context("restoring the checkpoint")?;
+        anyhow::ensure!(
+            done as i64 == step,
+            "checkpoint of step {step} holds {done} epochs"
+        );
+        eprintln!("resuming after epoch {done} of {}", recipe.epochs);
+    }
+    eprintln!(
+        "{} mode, {} layers: {}",
+        quantization.mode(),
+        policy.layers.len(),
+        policy
+            .layers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let mode = quantization.mode();
+    let (quantizer, mut kmeans) = quantization.parts();
+    let net = model.quantized(quantizer);
+    let steps = train.len().div_ceil(recipe.batch_size) as u64;
+    let bar = ctx.progress(steps, &format!("epoch {}/{}", done + 1, recipe.epochs));
+    fit::<anyhow::Error>(
+        &net,
+        &mut opt,
+        &recipe,
+        train,
+        &splits.val,
+        settings.seed,
+        device,
+        done,
+        &mut |s| {
+            // Deep Compression's trained quantization: the step moved each weight; the
+            // cluster's shared value moves by their mean.
+            if let Some(k) = kmeans.as_deref_mut() {
+                k.update();
+            }
+            bar.set_position(s.step as u64 + 1);
+            bar.set_message(format!("loss {:.3}", s.loss));
+        },
+        &mut |r, opt| {
+            bar.reset();
+            bar.set_prefix(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
+            eprintln!(
+                "epoch {}/{}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}% top-5 {:.2}%, lr {:.5}, {:.1}s",
+                r.epoch, recipe.epochs, r.train.loss, r.train.top1, r.val.top1, r.val.top5, r.lr, r.train.seconds
+            );
+            let step = r.epoch as i64;
+            ctx.log_metrics(
+                step,
+                &[
+                    ("train_loss", r.train.loss),
+                    ("train_top1", r.train.top1),
+                    ("val_top1", r.val.top1),
+                    ("val_top5", r.val.top5),
+                    ("lr", r.lr),
+                    ("epoch_seconds", r.train.seconds),
+                ],
+            )?;
+            ctx.save_checkpoint(step, &TrainState::save(model.var_store(), opt, r.epoch)?)?;
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+
+    let test = evaluate(&net, &splits.test, recipe.eval_batch, device);
+    let val = evaluate(&net, &splits.val, recipe.eval_batch, device);
+    eprintln!(
+        "{mode} finetune: test top-1 {:.2}% top-5 {:.2}%, val top-1 {:.2}%",
+        test.top1, test.top5, val.top1
+    );
+    let mut metrics = vec![
+        ("test_top1".to_string(), test.top1),
+        ("test_top5".to_string(), test.top5),
+    ];
+    for (name, cost) in &costs {
+        for (quantity, value) in &cost.totals {
+            eprintln!("{name}: {quantity} {value}");
+            metrics.push((format!("{name}.{quantity}"), *value));
+        }
+    }
+    let metrics: Vec<(&str, f64)> = metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    ctx.log_metrics(recipe.epochs as i64, &metrics)?;
+
+    ctx.put_output(
+        "weights",
+        &to_safetensors(&model.weights())?,
+        "application/x-safetensors",
+    )?;
+    let accuracy = json!({"test_top1": test.top1, "test_top5": test.top5, "val_top1": val.top1});
+    ctx.put_output("accuracy", accuracy.to_string().as_bytes(), JSON)?;
+    ctx.put_output("costs", &serde_json::to_vec_pretty(&costs)?, JSON)?;
+    ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
+    Ok(())
 }

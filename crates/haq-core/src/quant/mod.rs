@@ -6,6 +6,8 @@ pub mod clip;
 pub mod policy;
 
 #[cfg(feature = "torch")]
+pub mod apply;
+#[cfg(feature = "torch")]
 pub mod calibrate;
 #[cfg(feature = "torch")]
 pub mod kmeans;
@@ -15,6 +17,8 @@ pub mod linear;
 pub use clip::{ClipTable, LayerClips};
 pub use policy::{LayerBits, Policy};
 
+#[cfg(feature = "torch")]
+pub use apply::Quantization;
 #[cfg(feature = "torch")]
 pub use calibrate::measure_clips;
 #[cfg(feature = "torch")]
