@@ -358,10 +358,10 @@ fn a_kmeans_finetune_resumes_exactly_and_shares_2_to_the_b_values_per_layer() {
 }
 
 #[test]
-fn a_finetune_without_a_policy_fails_and_says_how_to_give_one() {
-    let stage = "  nopolicy:\n    run: finetune\n    needs: [pretrain, calibrate]\n    \
-                 params: {epochs: 1, batch_size: 64, lr: 0.01}\n";
-    let dir = workflow("nopolicy.yaml", stage);
+fn a_finetune_without_a_readable_policy_fails_and_says_what_to_do() {
+    let stages = "  nopolicy:\n    run: finetune\n    needs: [pretrain, calibrate]\n    \
+                  params: {epochs: 1, batch_size: 64, lr: 0.01}\n";
+    let dir = workflow("nopolicy.yaml", stages);
     let out = haq_in(dir, &["run", "-f", "nopolicy.yaml"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -369,4 +369,15 @@ fn a_finetune_without_a_policy_fails_and_says_how_to_give_one() {
         stderr.contains("no policy: give the param policy (e.g. policy: uniform:4)"),
         "{stderr}"
     );
+
+    let dir = workflow("missing.yaml", &finetune("missing", "missing.json"));
+    let out = haq_in(dir, &["run", "-f", "missing.yaml"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "param policy (a relative path is read from {}, where haq run started): policy: \
+         cannot read missing.json",
+        dir.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
 }

@@ -212,9 +212,9 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         );
         eprintln!("resuming after epoch {done} of {}", recipe.epochs);
     }
+    let mode = quantization.mode();
     eprintln!(
-        "{} mode, {} layers: {}",
-        quantization.mode(),
+        "{mode} mode, {} layers: {}",
         policy.layers.len(),
         policy
             .layers
@@ -224,7 +224,6 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let mode = quantization.mode();
     let (quantizer, mut kmeans) = quantization.parts();
     let net = model.quantized(quantizer);
     let steps = train.len().div_ceil(recipe.batch_size) as u64;
