@@ -4,6 +4,7 @@
 pub mod arch;
 pub mod error;
 pub mod hw;
+pub mod quant;
 pub mod rl;
 
 #[cfg(feature = "torch")]
