@@ -16,9 +16,9 @@ use tch::nn::VarStore;
 use tch::Device;
 
 const SEED: u64 = 3;
-// Sized for seconds on one core: 60 steps reach about 70% top-1.
+// Sized for about a minute on one busy core: 120 steps reach about 79% top-1.
 const BATCH: usize = 64;
-const STEPS: usize = 60;
+const STEPS: usize = 120;
 const CALIBRATION_IMAGES: usize = 256;
 const TEST_IMAGES: usize = 2000;
 
@@ -93,7 +93,7 @@ fn every_layer_at_8_bits_loses_at_most_half_a_point() {
         quantized.top1,
         quantized.top1 - float.top1
     );
-    assert!(float.top1 > 60.0, "pretraining fell short: {float:?}");
+    assert!(float.top1 > 75.0, "pretraining fell short: {float:?}");
     assert!(
         float.top1 - quantized.top1 <= 0.5,
         "w8a8 loses {:.2} points",
