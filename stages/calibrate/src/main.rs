@@ -49,17 +49,17 @@ const JSON: &str = "application/json";
 fn main() {
     haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), |ctx| -> anyhow::Result<()> {
         let (settings, p): (Settings, Params) = Settings::split_params(ctx.params())?;
-        // Unknown cost models fail before any slow work.
+        // Unknown cost models and a missing input fail before any slow work.
         let cost_models = p
             .hardware
             .iter()
             .map(|name| by_name(name))
             .collect::<Result<Vec<_>, _>>()?;
+        let weights = from_safetensors(&ctx.read_input("weights")?)?;
         let device = settings.device()?;
         let splits = settings.dataset.load(settings.seed)?;
         let config = settings.model.arch_config(&splits.train);
         let model = Model::new(&config, device, settings.seed)?;
-        let weights = from_safetensors(&ctx.read_input("weights")?)?;
         model
             .load_weights(&weights)
             .context("loading the pretrain stage's weights into the model of settings.model")?;
