@@ -129,21 +129,7 @@ pub fn run(cmd: HwCommand) -> anyhow::Result<()> {
         HwCommand::Cost { target, policy } => cost(&mut out, &target, &policy),
     }
     .and_then(|()| out.flush().context("writing to stdout"));
-    match result {
-        // A reader that stops early (`haq hw table ... | head`) is not an error.
-        Err(e) if closed_pipe(&e) => Ok(()),
-        r => r,
-    }
-}
-
-fn closed_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        let kind = cause
-            .downcast_ref::<io::Error>()
-            .map(io::Error::kind)
-            .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
-        kind == Some(io::ErrorKind::BrokenPipe)
-    })
+    result
 }
 
 fn list(out: &mut impl Write) -> anyhow::Result<()> {
