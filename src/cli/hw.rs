@@ -121,15 +121,14 @@ struct Row<'a> {
 
 pub fn run(cmd: HwCommand) -> anyhow::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
-    let result = match cmd {
+    match cmd {
         HwCommand::List => list(&mut out),
         HwCommand::Table { target, format } => {
             target.resolve().and_then(|r| table(&mut out, &r, format))
         }
         HwCommand::Cost { target, policy } => cost(&mut out, &target, &policy),
     }
-    .and_then(|()| out.flush().context("writing to stdout"));
-    result
+    .and_then(|()| out.flush().context("writing to stdout"))
 }
 
 fn list(out: &mut impl Write) -> anyhow::Result<()> {
