@@ -1,4 +1,8 @@
 fn main() {
-    haq_build::emit_identity(&["src", "../../crates/haq-core/src", "../../crates/haq-store/src"]);
+    haq_build::emit_identity(&[
+        "src",
+        "../../crates/haq-core/src",
+        "../../crates/haq-store/src",
+    ]);
     haq_build::emit_torch_rpath();
 }
