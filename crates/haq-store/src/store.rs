@@ -24,6 +24,16 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
+        let side = side_dir(path);
+        for dir in [side.join("locks"), side.join("logs")] {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        // Creating the file, switching it to WAL and migrating it are done by one process at
+        // a time: SQLite answers "database is locked" at once, without waiting, to some of
+        // these steps when several processes open a new store together.
+        let guard_path = side.join("open.lock");
+        let guard = std::fs::File::create(&guard_path).map_err(|e| Error::io(&guard_path, e))?;
+        guard.lock().map_err(|e| Error::io(&guard_path, e))?;
         let path = path.to_path_buf();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -33,8 +43,6 @@ impl Store {
         let store = Store { conn, path };
         store.configure()?;
         store.migrate()?;
-        std::fs::create_dir_all(store.locks_dir()).map_err(|e| Error::io(&store.locks_dir(), e))?;
-        std::fs::create_dir_all(store.logs_dir()).map_err(|e| Error::io(&store.logs_dir(), e))?;
         Ok(store)
     }
 
@@ -99,9 +107,7 @@ impl Store {
     }
 
     fn side_dir(&self) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".d");
-        self.path.with_file_name(name)
+        side_dir(&self.path)
     }
 
     /// Runs `f` in one write transaction, taken immediately so that check-then-write
@@ -136,6 +142,13 @@ impl Store {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
+}
+
+/// `<store file>.d/`: the run locks and logs.
+fn side_dir(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".d");
+    path.with_file_name(name)
 }
 
 /// Seconds since the Unix epoch, for record keeping only (never for staleness).

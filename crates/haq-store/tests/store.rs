@@ -219,3 +219,24 @@ fn reopening_keeps_everything_and_checks_integrity() {
     assert_eq!(store.get_bytes(&digest).unwrap(), b"persist");
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn many_openers_of_a_new_store_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/store.db");
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = Store::open(&path).unwrap();
+                store
+                    .put_bytes(format!("opener {i}").as_bytes(), "text/plain")
+                    .unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("every opener succeeds");
+    }
+    assert_eq!(Store::open(&path).unwrap().integrity_check().unwrap(), "ok");
+}
