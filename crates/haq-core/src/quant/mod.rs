@@ -1,6 +1,7 @@
 //! Quantization: the per-layer bit-width [`Policy`], clip selection, and (with the `torch`
-//! feature) measuring a model's clips, the fake quantizers a model applies in linear mode
-//! and the weight sharing of k-means mode.
+//! feature) measuring a model's clips, the fake quantizers a model applies in linear mode,
+//! the weight sharing of k-means mode, and the quantized model as a file with integer
+//! inference from it.
 
 pub mod clip;
 pub mod policy;
@@ -9,6 +10,8 @@ pub mod policy;
 pub mod apply;
 #[cfg(feature = "torch")]
 pub mod calibrate;
+#[cfg(feature = "torch")]
+pub mod export;
 #[cfg(feature = "torch")]
 pub mod kmeans;
 #[cfg(feature = "torch")]
@@ -21,6 +24,8 @@ pub use policy::{LayerBits, Policy};
 pub use apply::Quantization;
 #[cfg(feature = "torch")]
 pub use calibrate::measure_clips;
+#[cfg(feature = "torch")]
+pub use export::{export, IntegerModel};
 #[cfg(feature = "torch")]
 pub use kmeans::KmeansQuantizer;
 #[cfg(feature = "torch")]

@@ -1,0 +1,217 @@
+//! The quantized model as a file: a briefly trained MobileNet-V2 on real Fashion-MNIST,
+//! briefly finetuned under a mixed-precision policy in linear and in k-means mode, is
+//! exported, loaded back for integer inference, and must give the fake-quantized model's
+//! test top-1 (within 0.1 points); the file's size must be the `size` cost model's count
+//! plus exactly what the file stores beyond it.
+
+use haq_core::arch::LayerKind;
+use haq_core::config::{DatasetSettings, ModelSettings};
+use haq_core::data::{Augment, Dataset, DatasetName};
+use haq_core::hw::{CostModel, ModelSize};
+use haq_core::models::Model;
+use haq_core::quant::{
+    export, measure_clips, ClipTable, IntegerModel, LayerBits, Policy, Quantization,
+};
+use haq_core::train::{evaluate, train_epoch, CosineSchedule, EpochSpec, Network, Sgd, SgdConfig};
+use tch::Device;
+
+const SEED: u64 = 5;
+// As in calibrate_w8a8.rs: 120 steps reach about 79% top-1 in about a minute.
+const BATCH: usize = 64;
+const STEPS: usize = 120;
+const FINETUNE_STEPS: usize = 20;
+const CALIBRATION_IMAGES: usize = 256;
+const TEST_IMAGES: usize = 2000;
+
+/// Mixed precision, so that every bit width's packing is exercised: k-means weights cycle
+/// through 1..=8 bits; linear mode keeps layer 0 at w8 a8 (the policy's pin) and cycles
+/// through w5..=8 a6..=8 (4 bits on this briefly trained model, without a long finetune,
+/// leave it near chance).
+fn mixed_policy(layers: usize, linear: bool) -> Policy {
+    Policy {
+        layers: (0..layers)
+            .map(|i| match (linear, i) {
+                (true, 0) => LayerBits {
+                    w_bits: 8,
+                    a_bits: Some(8),
+                },
+                (true, _) => LayerBits {
+                    w_bits: 5 + (i % 4) as u8,
+                    a_bits: Some(6 + (i % 3) as u8),
+                },
+                (false, _) => LayerBits {
+                    w_bits: 1 + (i % 8) as u8,
+                    a_bits: None,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Trains `network` (whose variables are `model`'s) for one pass over `data` with a cosine
+/// learning rate from `lr`, calling `after_step` after every optimiser step.
+fn train(
+    model: &Model,
+    network: &(impl Network + ?Sized),
+    data: &Dataset,
+    lr: f64,
+    mut after_step: impl FnMut(),
+) {
+    let steps = data.len() / BATCH;
+    let schedule = CosineSchedule {
+        base_lr: lr,
+        final_lr: 0.0,
+        warmup_steps: 5,
+        total_steps: steps,
+    };
+    let mut opt = Sgd::new(model.var_store(), SgdConfig::default());
+    let spec = EpochSpec {
+        epoch: 0,
+        seed: SEED,
+        batch_size: BATCH,
+        augment: Augment::none(),
+    };
+    train_epoch(
+        network,
+        &mut opt,
+        data,
+        &spec,
+        Device::Cpu,
+        |i| schedule.lr(i),
+        |_| after_step(),
+    );
+}
+
+/// Payload bytes of safetensors `bytes`: what follows the 8-byte length and the header.
+fn payload(bytes: &[u8]) -> usize {
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes.len() - 8 - header
+}
+
+/// The payload the file must have: the `size` model's bytes for the policy, with
+/// - weights packed per layer, so each layer's p * b / 8 bytes round up to whole bytes;
+/// - linear mode: a 4-byte scale and a 4-byte activation clip per layer instead of the
+///   2^b x 4-byte codebook the size model counts;
+/// - the batch norms' running mean and variance (2 x c_out x 4 bytes per conv), which
+///   inference needs but the size model (parameters only) leaves out.
+fn expected_payload(model: &Model, policy: &Policy) -> f64 {
+    model
+        .layers()
+        .iter()
+        .zip(&policy.layers)
+        .map(|(layer, bits)| {
+            let s = &layer.shape;
+            let b = usize::from(bits.w_bits);
+            let counted = ModelSize.cost(s, bits.w_bits, 8, 1).bytes;
+            let packing = (s.params * b).div_ceil(8) as f64 - (s.params * b) as f64 / 8.0;
+            let scales = match bits.a_bits {
+                Some(_) => 8.0 - 4.0 * (1 << b) as f64,
+                None => 0.0,
+            };
+            let running_stats = match s.kind {
+                LayerKind::Linear => 0.0,
+                LayerKind::Conv | LayerKind::Depthwise => (2 * s.c_out * 4) as f64,
+            };
+            counted + packing + scales + running_stats
+        })
+        .sum()
+}
+
+/// Exports `model` (finetuned under `policy` through `quantizer`), loads the file for
+/// integer inference and compares both on `test`.
+fn check_export(
+    model: &Model,
+    quantization: &mut Quantization,
+    policy: &Policy,
+    clips: &ClipTable,
+    test: &Dataset,
+) {
+    let mode = quantization.mode();
+    let bytes = export(model, policy, clips).unwrap();
+    let integer = IntegerModel::load(&bytes, Device::Cpu).unwrap();
+    assert_eq!(integer.policy(), policy);
+
+    let (quantizer, _) = quantization.parts();
+    let fake = evaluate(&model.quantized(quantizer), test, 500, Device::Cpu);
+    let int = evaluate(&integer, test, 500, Device::Cpu);
+    println!(
+        "{mode}: fake-quant top-1 {:.2}%, integer {:.2}%; {} bytes ({} payload, {:.0} expected)",
+        fake.top1,
+        int.top1,
+        bytes.len(),
+        payload(&bytes),
+        expected_payload(model, policy)
+    );
+    assert!(
+        (fake.top1 - int.top1).abs() <= 0.1,
+        "{mode}: integer inference {:.2}% vs fake-quant {:.2}%",
+        int.top1,
+        fake.top1
+    );
+    assert!(
+        fake.top1 > 50.0,
+        "{mode}: the finetuned model barely works: {fake:?}"
+    );
+    assert_eq!(
+        payload(&bytes) as f64,
+        expected_payload(model, policy),
+        "{mode}"
+    );
+}
+
+#[test]
+fn exported_model_runs_integer_inference_like_fake_quant_and_has_the_size_models_size() {
+    tch::set_num_threads(1);
+    let dataset = DatasetSettings {
+        name: DatasetName::FashionMnist,
+        root: None,
+        image_size: None,
+        val_size: 5000,
+    };
+    let splits = dataset.load(SEED).unwrap();
+    let config = ModelSettings {
+        arch: haq_core::arch::Arch::MobileNetV2,
+        width: 0.25,
+    }
+    .arch_config(&splits.train);
+    let data = splits.train.subset(STEPS * BATCH, SEED).unwrap();
+    let model = Model::new(&config, Device::Cpu, SEED).unwrap();
+    train(&model, &model, &data, 0.05, || {});
+    let pretrained = model.weights();
+
+    let calibration = splits.train.subset(CALIBRATION_IMAGES, SEED).unwrap();
+    let images = calibration
+        .eval_batches(CALIBRATION_IMAGES)
+        .next()
+        .unwrap()
+        .images;
+    let clips = measure_clips(&model, &images).unwrap();
+    let test = splits.test.subset(TEST_IMAGES, SEED).unwrap();
+    let n = model.layers().len();
+    let finetune = splits
+        .train
+        .subset(FINETUNE_STEPS * BATCH, SEED + 1)
+        .unwrap();
+
+    // Linear: the activation clips train, so the file must carry the trained ones.
+    let policy = mixed_policy(n, true);
+    let mut linear = Quantization::apply(&model, &policy, &clips, SEED).unwrap();
+    let (quantizer, _) = linear.parts();
+    train(&model, &model.quantized(quantizer), &finetune, 0.01, || {});
+    check_export(&model, &mut linear, &policy, &clips, &test);
+
+    // k-means on a fresh copy of the pretrained weights.
+    let model = Model::new(&config, Device::Cpu, SEED).unwrap();
+    model.load_weights(&pretrained).unwrap();
+    let policy = mixed_policy(n, false);
+    assert!(
+        export(&model, &policy, &clips).is_err(),
+        "unclustered weights cannot be exported in k-means mode"
+    );
+    let mut kmeans = Quantization::apply(&model, &policy, &clips, SEED).unwrap();
+    let (quantizer, mut state) = kmeans.parts();
+    train(&model, &model.quantized(quantizer), &finetune, 0.01, || {
+        state.as_mut().expect("k-means mode has a state").update()
+    });
+    check_export(&model, &mut kmeans, &policy, &clips, &test);
+}
