@@ -9,8 +9,10 @@
 //! - k-means mode: `<name>.weight_codebook` (f32 `[2^b]`; weight = codebook[code]).
 //!
 //! Every other variable (batch-norm parameters and statistics, biases) is stored in f32
-//! under its own name. The metadata holds `policy` (the policy JSON), `arch` (the
-//! [`ArchConfig`] JSON) and `layers` (per layer: name, bits, input signedness).
+//! under its own name. The metadata's one entry, `haq` (one entry, as safetensors writes
+//! metadata in hash order and the file must be byte-for-byte reproducible), is a JSON
+//! object: `policy` (the policy), `arch` (the [`ArchConfig`]) and `layers` (per layer:
+//! name, bits, input signedness).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -28,6 +30,17 @@ use crate::train::{from_safetensors, Network};
 
 /// Where the linear quantizer keeps the trained activation clips (see `quant::apply`).
 const INPUT_CLIP: &str = "quant.input_clip_";
+
+/// The metadata entry's key.
+const METADATA: &str = "haq";
+
+/// The metadata: what the file holds besides tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    policy: Policy,
+    arch: ArchConfig,
+    layers: Vec<LayerEntry>,
+}
 
 /// One quantizable layer as the metadata records it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,21 +237,19 @@ pub fn export(model: &Model, policy: &Policy, clips: &ClipTable) -> Result<Vec<u
             tensors.push((name, Raw::tensor(&t)?));
         }
     }
-    let metadata = HashMap::from([
-        ("policy".to_string(), json(policy)?),
-        ("arch".to_string(), json(model.config())?),
-        ("layers".to_string(), json(&entries)?),
-    ]);
+    let header = Header {
+        policy: policy.clone(),
+        arch: model.config().clone(),
+        layers: entries,
+    };
+    let header = serde_json::to_string(&header)
+        .map_err(|e| Error::Weights(format!("cannot write the metadata: {e}")))?;
+    let metadata = HashMap::from([(METADATA.to_string(), header)]);
     safetensors::tensor::serialize(
         tensors.iter().map(|(name, raw)| (name.as_str(), raw)),
         &Some(metadata),
     )
     .map_err(|e| Error::Weights(format!("cannot serialise the quantized model: {e}")))
-}
-
-fn json(value: &impl Serialize) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::Weights(format!("cannot write the metadata: {e}")))
 }
 
 /// One layer's activation quantizer in the integer model.
@@ -267,18 +278,16 @@ impl IntegerModel {
         };
         let (_, meta) = SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        let field = |key: &str| {
-            meta.get(key)
-                .ok_or_else(|| bad(format!("no `{key}` in its metadata")))
-        };
-        let parse_err = |key: &str, e: serde_json::Error| bad(format!("metadata `{key}`: {e}"));
-        let policy: Policy =
-            serde_json::from_str(field("policy")?).map_err(|e| parse_err("policy", e))?;
-        let arch: ArchConfig =
-            serde_json::from_str(field("arch")?).map_err(|e| parse_err("arch", e))?;
-        let entries: Vec<LayerEntry> =
-            serde_json::from_str(field("layers")?).map_err(|e| parse_err("layers", e))?;
+        let header = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA))
+            .ok_or_else(|| bad(format!("no `{METADATA}` entry in its metadata")))?;
+        let Header {
+            policy,
+            arch,
+            layers: entries,
+        } = serde_json::from_str(header).map_err(|e| bad(format!("metadata `{METADATA}`: {e}")))?;
 
         // Every weight is overwritten below, so the initialisation seed does not matter.
         let model = Model::new(&arch, device, 0)?;
