@@ -249,22 +249,9 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         &mut |r, opt| {
             bar.reset();
             bar.set_prefix(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
-            eprintln!(
-                "epoch {}/{}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}% top-5 {:.2}%, lr {:.5}, {:.1}s",
-                r.epoch, recipe.epochs, r.train.loss, r.train.top1, r.val.top1, r.val.top5, r.lr, r.train.seconds
-            );
+            eprintln!("{r}");
             let step = r.epoch as i64;
-            ctx.log_metrics(
-                step,
-                &[
-                    ("train_loss", r.train.loss),
-                    ("train_top1", r.train.top1),
-                    ("val_top1", r.val.top1),
-                    ("val_top5", r.val.top5),
-                    ("lr", r.lr),
-                    ("epoch_seconds", r.train.seconds),
-                ],
-            )?;
+            ctx.log_metrics(step, &r.metrics())?;
             ctx.save_checkpoint(step, &TrainState::save(model.var_store(), opt, r.epoch)?)?;
             Ok(())
         },

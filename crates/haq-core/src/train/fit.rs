@@ -83,9 +83,36 @@ impl Recipe {
 #[derive(Debug, Clone, Copy)]
 pub struct EpochReport {
     pub epoch: usize,
+    /// The recipe's number of epochs.
+    pub epochs: usize,
     pub train: EpochStats,
     pub val: Accuracy,
     pub lr: f64,
+}
+
+impl EpochReport {
+    /// The metrics a training stage logs for the epoch, at step `epoch`.
+    pub fn metrics(&self) -> [(&'static str, f64); 6] {
+        [
+            ("train_loss", self.train.loss),
+            ("train_top1", self.train.top1),
+            ("val_top1", self.val.top1),
+            ("val_top5", self.val.top5),
+            ("lr", self.lr),
+            ("epoch_seconds", self.train.seconds),
+        ]
+    }
+}
+
+impl std::fmt::Display for EpochReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "epoch {}/{}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}% top-5 {:.2}%, lr {:.5}, {:.1}s",
+            self.epoch, self.epochs, self.train.loss, self.train.top1, self.val.top1, self.val.top5, self.lr,
+            self.train.seconds
+        )
+    }
 }
 
 /// Trains `net` (whose variables are `vs`) from epoch `first_epoch + 1` to the recipe's
@@ -117,6 +144,7 @@ pub fn fit<E: From<Error>>(
         let stats = train_epoch(net, opt, train, &spec, device, lr, &mut *on_step);
         let report = EpochReport {
             epoch: epoch + 1,
+            epochs: recipe.epochs,
             train: stats,
             val: evaluate(net, val, recipe.eval_batch, device),
             lr: lr(steps.saturating_sub(1)),
