@@ -21,9 +21,10 @@ use std::time::Duration;
 use common::{kill9, ok, wait_until, HAQ};
 use haq_core::arch::LayerInfo;
 use haq_core::hw::{CostTable, Unit};
-use haq_core::quant::{LayerBits, Policy};
+use haq_core::quant::{IntegerModel, LayerBits, Policy};
 use haq_store::{RunStatus, Store};
 use serde_json::Value;
+use tch::Device;
 
 /// One epoch of pretraining takes MobileNet-V2 at width 0.25 well above chance (about 58%
 /// test top-1).
@@ -269,6 +270,8 @@ fn an_8_bit_linear_finetune_resumes_exactly_after_kill_9_and_stays_close_to_floa
 
     let policy: Policy = serde_json::from_slice(&w8.outputs["policy"]).unwrap();
     assert_eq!(policy, Policy::uniform(n, 8));
+    let exported = IntegerModel::load(&w8.outputs["quantized_model"], Device::Cpu).unwrap();
+    assert_eq!(exported.policy(), &policy);
     // The trained activation clips are part of the weights, one per layer.
     let weights = safetensors(&w8.outputs["weights"]);
     for i in 0..n {
@@ -336,6 +339,8 @@ fn a_kmeans_finetune_resumes_exactly_and_shares_2_to_the_b_values_per_layer() {
     assert_same(&resumed, &reference);
     let used: Policy = serde_json::from_slice(&resumed.outputs["policy"]).unwrap();
     assert_eq!(used, policy);
+    let exported = IntegerModel::load(&resumed.outputs["quantized_model"], Device::Cpu).unwrap();
+    assert_eq!(exported.policy(), &policy);
 
     let weights = safetensors(&resumed.outputs["weights"]);
     for (layer, bits) in layers.iter().zip(&policy.layers) {

@@ -1,36 +1,74 @@
 //! Training and evaluation speed of the default model, MobileNet-V2 (small-input variant)
-//! on Fashion-MNIST 28x28, batch 128, two threads, at widths 0.5 and 1.0.
+//! on Fashion-MNIST 28x28, batch 128, at widths 0.5 and 1.0: in float, and with every
+//! layer fake-quantized at 4 bits (`uniform-w4a4`, clips measured on 512 images) as the
+//! finetune stage and the search's per-episode finetune run it.
 //!
 //! `cargo bench -p haq-core --bench train_speed`; `HAQ_BENCH_STEPS` sets the number of
-//! timed training steps per width (default 20; evaluation times the same number of
-//! batches). On a busy machine run it with `OMP_WAIT_POLICY=PASSIVE`: libtorch's OpenMP
-//! threads otherwise spin waiting for each other while the OS runs someone else.
+//! timed training steps per line (default 20; evaluation times the same number of
+//! batches), `HAQ_BENCH_THREADS` libtorch's threads (default 2, this machine's cores). On
+//! a busy machine run it with `OMP_WAIT_POLICY=PASSIVE`: libtorch's OpenMP threads
+//! otherwise spin waiting for each other while the OS runs someone else.
 
 use std::time::Instant;
 
 use haq_core::arch::{Arch, ArchConfig};
-use haq_core::data::{Augment, DatasetName, DatasetSpec, Split};
+use haq_core::data::{Augment, Dataset, DatasetName, DatasetSpec, Split};
 use haq_core::models::Model;
-use haq_core::train::{evaluate, train_epoch, EpochSpec, Sgd, SgdConfig};
+use haq_core::quant::{measure_clips, Policy, Quantization};
+use haq_core::train::{evaluate, train_epoch, EpochSpec, Network, Sgd, SgdConfig};
 use tch::Device;
 
 const BATCH: usize = 128;
-const THREADS: i32 = 2;
 const TRAIN_IMAGES: f64 = 60_000.0;
 
-fn main() -> Result<(), haq_core::error::Error> {
-    tch::set_num_threads(THREADS);
-    let steps: usize = std::env::var("HAQ_BENCH_STEPS")
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(default)
+}
+
+/// Training and evaluation images per second of `net`, whose variables are `model`'s.
+fn rates(net: &dyn Network, model: &Model, train: &Dataset, test: &Dataset) -> (f64, f64) {
+    let mut opt = Sgd::new(
+        model.var_store(),
+        SgdConfig {
+            lr: 0.05,
+            ..SgdConfig::default()
+        },
+    );
+    let epoch = |epoch| EpochSpec {
+        epoch,
+        seed: 0,
+        batch_size: BATCH,
+        augment: Augment::default(),
+    };
+    let warmup = train.subset(2 * BATCH, 1).expect("the bench's subset");
+    let lr = |_| 0.05;
+    train_epoch(net, &mut opt, &warmup, &epoch(0), Device::Cpu, lr, |_| {});
+    let stats = train_epoch(net, &mut opt, train, &epoch(1), Device::Cpu, lr, |_| {});
+    let start = Instant::now();
+    evaluate(net, test, BATCH, Device::Cpu);
+    let eval_rate = test.len() as f64 / start.elapsed().as_secs_f64();
+    (stats.images as f64 / stats.seconds, eval_rate)
+}
+
+fn main() -> Result<(), haq_core::error::Error> {
+    let threads = env_or("HAQ_BENCH_THREADS", 2);
+    let steps = env_or("HAQ_BENCH_STEPS", 20);
+    tch::set_num_threads(threads as i32);
     let spec = DatasetSpec::new(DatasetName::FashionMnist);
     let train = spec.load(Split::Train)?.subset(steps * BATCH, 0)?;
     let test = spec.load(Split::Test)?.subset(steps * BATCH, 0)?;
-    let warmup = train.subset(2 * BATCH, 1)?;
+    let calibration = train.subset(512, 2)?;
+    let calibration = calibration
+        .eval_batches(512)
+        .next()
+        .expect("a batch")
+        .images;
 
     println!(
-        "MobileNet-V2, Fashion-MNIST 28x28, batch {BATCH}, {THREADS} threads, {steps} timed steps"
+        "MobileNet-V2, Fashion-MNIST 28x28, batch {BATCH}, {threads} threads, {steps} timed steps"
     );
     for width in [0.5, 1.0] {
         let config = ArchConfig {
@@ -41,50 +79,30 @@ fn main() -> Result<(), haq_core::error::Error> {
         let model = Model::new(&config, Device::Cpu, 0)?;
         let macs: usize = model.layers().iter().map(|l| l.shape.macs()).sum();
         let params: usize = model.layers().iter().map(|l| l.shape.params).sum();
-        let mut opt = Sgd::new(
-            model.var_store(),
-            SgdConfig {
-                lr: 0.05,
-                ..SgdConfig::default()
-            },
-        );
-        let epoch = |epoch| EpochSpec {
-            epoch,
-            seed: 0,
-            batch_size: BATCH,
-            augment: Augment::default(),
-        };
-
-        train_epoch(
-            &model,
-            &mut opt,
-            &warmup,
-            &epoch(0),
-            Device::Cpu,
-            |_| 0.05,
-            |_| {},
-        );
-        let stats = train_epoch(
-            &model,
-            &mut opt,
-            &train,
-            &epoch(1),
-            Device::Cpu,
-            |_| 0.05,
-            |_| {},
-        );
-        let train_rate = stats.images as f64 / stats.seconds;
-
-        let start = Instant::now();
-        evaluate(&model, &test, BATCH, Device::Cpu);
-        let eval_rate = test.len() as f64 / start.elapsed().as_secs_f64();
-
         println!(
-            "width {width}: {:.2} M weights, {:.1} M MACs/image | train {train_rate:.0} images/s \
-             ({:.0} s per 60k-image epoch) | eval {eval_rate:.0} images/s",
+            "width {width}: {:.2} M weights, {:.1} M MACs/image",
             params as f64 / 1e6,
-            macs as f64 / 1e6,
-            TRAIN_IMAGES / train_rate,
+            macs as f64 / 1e6
+        );
+        let float = rates(&model, &model, &train, &test);
+
+        let clips = measure_clips(&model, &calibration)?;
+        let policy = Policy::uniform_wa(model.layers().len(), 4, 4);
+        let mut quantization = Quantization::apply(&model, &policy, &clips, 0)?;
+        let net = model.quantized(quantization.parts().0);
+        let quantized = rates(&net, &model, &train, &test);
+
+        for (name, (train_rate, eval_rate)) in [("float", float), ("w4a4 fake-quant", quantized)] {
+            println!(
+                "  {name:>15}: train {train_rate:.0} images/s ({:.0} s per 60k-image epoch) | \
+                 eval {eval_rate:.0} images/s",
+                TRAIN_IMAGES / train_rate,
+            );
+        }
+        println!(
+            "  fake-quant / float: train {:.2}x, eval {:.2}x",
+            quantized.0 / float.0,
+            quantized.1 / float.1
         );
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! seed: 0
 //! device: cpu
 //! settings:
-//!   dataset: {name: fashion-mnist, val_size: 5000}   # root, image_size: optional
+//!   dataset: {name: fashion-mnist, val_size: 5000}   # root, image_size, test_size: optional
 //!   model: {arch: mobilenetv2, width: 0.5}
 //! ```
 
@@ -106,6 +106,10 @@ pub struct DatasetSettings {
     /// Examples of the training split held out (seeded) for validation: pretraining never
     /// trains on them, and the search measures its accuracies on them.
     pub val_size: usize,
+    /// Evaluate on this many test examples (a seeded subset) instead of the whole test
+    /// split: for toy workflows, whose numbers are not comparable to published ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_size: Option<usize>,
 }
 
 /// The three splits every stage agrees on.
@@ -134,16 +138,24 @@ impl DatasetSettings {
         let (train, val) = spec
             .load(Split::Train)?
             .split_val(self.val_size, seed)
-            .map_err(|e| match e {
-                // Name the setting the user writes.
-                Error::Config { problem, .. } => Error::Config {
-                    field: "dataset.val_size".into(),
-                    problem,
-                },
-                other => other,
-            })?;
+            .map_err(setting("dataset.val_size"))?;
         let test = spec.load(Split::Test)?;
+        let test = match self.test_size {
+            None => test,
+            Some(n) => test.subset(n, seed).map_err(setting("dataset.test_size"))?,
+        };
         Ok(Splits { train, val, test })
+    }
+}
+
+/// Renames a configuration error's field to the setting the user writes.
+fn setting(field: &'static str) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::Config { problem, .. } => Error::Config {
+            field: field.into(),
+            problem,
+        },
+        other => other,
     }
 }
 

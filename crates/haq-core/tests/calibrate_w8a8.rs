@@ -30,6 +30,7 @@ fn every_layer_at_8_bits_loses_at_most_half_a_point() {
         root: None,
         image_size: None,
         val_size: 5000,
+        test_size: None,
     };
     let splits = dataset.load(SEED).unwrap();
     let model_settings = ModelSettings {

@@ -167,6 +167,7 @@ fn exported_model_runs_integer_inference_like_fake_quant_and_has_the_size_models
         root: None,
         image_size: None,
         val_size: 5000,
+        test_size: None,
     };
     let splits = dataset.load(SEED).unwrap();
     let config = ModelSettings {

@@ -25,6 +25,7 @@ fn pretrained() -> (Model, ClipTable, Splits) {
         root: None,
         image_size: None,
         val_size: 1000,
+        test_size: None,
     }
     .load(SEED)
     .unwrap();
@@ -128,6 +129,7 @@ fn unfit_settings_are_refused() {
         root: None,
         image_size: None,
         val_size: 100,
+        test_size: None,
     }
     .load(SEED)
     .unwrap();

@@ -29,7 +29,9 @@
 //!   `cycles`);
 //! - `policy` (JSON): the policy trained;
 //! - `weights` (safetensors): every variable of the finetuned model in float, linear mode's
-//!   activation clips (`quant.input_clip_<layer>`) included.
+//!   activation clips (`quant.input_clip_<layer>`) included;
+//! - `quantized_model` (safetensors): the deployable model, integer weight codes with their
+//!   scales or codebooks (`haq_core::quant::export`); `haq export-model RUN` writes it out.
 
 use std::collections::BTreeMap;
 
@@ -41,7 +43,7 @@ use serde_json::{json, Value};
 use haq_core::config::Settings;
 use haq_core::hw::{by_name, CostTable, Unit};
 use haq_core::models::Model;
-use haq_core::quant::{ClipTable, Policy, Quantization};
+use haq_core::quant::{export, ClipTable, Policy, Quantization};
 use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
 use haq_store::stage::StageContext;
 
@@ -286,5 +288,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     ctx.put_output("accuracy", accuracy.to_string().as_bytes(), JSON)?;
     ctx.put_output("costs", &serde_json::to_vec_pretty(&costs)?, JSON)?;
     ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
+    ctx.put_output(
+        "quantized_model",
+        &export(&model, &policy, &clips)?,
+        "application/x-safetensors",
+    )?;
     Ok(())
 }

@@ -1,10 +1,16 @@
-//! `haq-pretrain`: trains the float model from scratch on the workflow's dataset,
-//! checkpointing every epoch. Outputs `weights` (safetensors) and `accuracy` (JSON).
+//! `haq-pretrain`: trains the float model on the workflow's dataset, checkpointing every
+//! epoch. Outputs `weights` (safetensors) and `accuracy` (JSON).
+//!
+//! Params: the training recipe (`haq_core::train::Recipe`) and optionally `init`, the path
+//! of a safetensors file of float weights to start from instead of a random initialisation
+//! (torchvision's parameter names; relative paths are read from where `haq run` started).
+//! With `epochs: 0` the stage only evaluates those weights — how the ImageNet workflows
+//! start from torchvision's pretrained models, as the paper does.
 
 use anyhow::Context;
 use haq_core::config::Settings;
 use haq_core::models::Model;
-use haq_core::train::{evaluate, fit, to_safetensors, Recipe, TrainState};
+use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
 use haq_store::stage::StageContext;
 
 fn main() {
@@ -12,12 +18,33 @@ fn main() {
 }
 
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
-    let (settings, recipe): (Settings, Recipe) = Settings::split_params(ctx.params())?;
+    let mut params = ctx.params().clone();
+    let init = match params.as_object_mut().and_then(|p| p.remove("init")) {
+        None => None,
+        Some(serde_json::Value::String(path)) => Some(path),
+        Some(other) => anyhow::bail!("param init: expected a safetensors file's path, got {other}"),
+    };
+    let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
     let subset = recipe.train_subset(&splits.train, settings.seed)?;
     let train = subset.as_ref().unwrap_or(&splits.train);
     let model = Model::new(&settings.model.arch_config(train), device, settings.seed)?;
+    if let Some(path) = &init {
+        let bytes = std::fs::read(path).with_context(|| {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            format!(
+                "param init: cannot read {path} (a relative path is read from {}, where haq \
+                 run started)",
+                cwd.display()
+            )
+        })?;
+        model
+            .load_weights(&from_safetensors(&bytes)?)
+            .with_context(|| {
+                format!("param init: loading {path} into the model of settings.model")
+            })?;
+    }
     let mut opt = recipe.sgd(model.var_store());
     let mut done = 0;
     if let Some((step, state)) = ctx.resume()? {
