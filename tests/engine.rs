@@ -350,3 +350,53 @@ fn a_bad_workflow_is_one_clear_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_file_listed_in_deps_is_an_input_and_editing_it_reruns_the_stage() {
+    let p = Project::new(
+        "
+name: deps
+stages:
+  a:
+    run: example
+    deps: [policy.json]
+    params: {steps: 2}
+  b:
+    run: example
+    needs: [a]
+    params: {steps: 1}
+",
+    );
+    let missing = p.haq(&["run"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("stage a: deps: cannot read policy.json"),
+        "{stderr}"
+    );
+
+    std::fs::write(p.path("policy.json"), "[8, 4]").unwrap();
+    assert!(ok(&p.haq(&["run"])).contains("2 ran, 0 up to date"));
+    let store = p.store();
+    let a = store.latest_done("a").unwrap().unwrap();
+    let stored = &store.inputs(a.id).unwrap()["file:policy.json"];
+    assert_eq!(
+        store.get_bytes(stored).unwrap(),
+        b"[8, 4]",
+        "the file is kept"
+    );
+
+    std::fs::write(p.path("policy.json"), "[8, 2]").unwrap();
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("a ") && l.contains("deps: file policy.json changed")),
+        "{status}"
+    );
+    // The example stage folds its inputs into its result, so b reruns too.
+    assert!(ok(&p.haq(&["run"])).contains("2 ran, 0 up to date"));
+    // Content, not time, decides: the old contents are a cache hit again.
+    std::fs::write(p.path("policy.json"), "[8, 4]").unwrap();
+    assert!(ok(&p.haq(&["run"])).contains("0 ran, 2 up to date"));
+}

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use haq_store::{Digest, Run, RunStatus, Store};
 
 use crate::binaries::Binaries;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fingerprint::{diff_params, fingerprint};
 use crate::workflow::{StageSpec, Workflow};
 use crate::Dag;
@@ -45,7 +45,25 @@ pub struct RunKey {
     pub fingerprint: String,
 }
 
-/// Computes a stage's fingerprint from its upstream runs' outputs.
+/// The prefix of the input a `deps:` file becomes.
+pub const FILE_INPUT: &str = "file:";
+
+/// The blake3 digest of a `deps:` file, as the store would name it.
+fn file_digest(stage: &StageSpec, path: &str) -> Result<Digest> {
+    let mut hasher = blake3::Hasher::new();
+    std::fs::File::open(path)
+        .and_then(|f| hasher.update_reader(f).map(|_| ()))
+        .map_err(|e| Error::Stage {
+            stage: stage.name.clone(),
+            message: format!(
+                "deps: cannot read {path}: {e} (paths are relative to the directory haq runs \
+                 in; list only files that exist)"
+            ),
+        })?;
+    Ok(Digest(hasher.finalize().to_hex().to_string()))
+}
+
+/// Computes a stage's fingerprint from its upstream runs' outputs and its `deps:` files.
 pub fn run_key(
     store: &Store,
     stage: &StageSpec,
@@ -57,6 +75,9 @@ pub fn run_key(
         for (output, digest) in store.outputs(run.id)? {
             inputs.insert(format!("{name}/{output}"), digest);
         }
+    }
+    for path in &stage.deps {
+        inputs.insert(format!("{FILE_INPUT}{path}"), file_digest(stage, path)?);
     }
     let binary_id = binaries.identity(&stage.kind)?;
     let named: BTreeMap<String, String> = inputs
@@ -149,8 +170,13 @@ fn why_changed(store: &Store, last: &Run, stage: &StageSpec, key: &RunKey) -> Re
                 (_, None) => "removed",
                 _ => "changed",
             };
-            let upstream = name.rsplit_once('/').map(|(s, _)| s).unwrap_or(name);
-            reasons.push(format!("upstream {upstream}: input {name} {what}"));
+            match name.strip_prefix(FILE_INPUT) {
+                Some(path) => reasons.push(format!("deps: file {path} {what}")),
+                None => {
+                    let upstream = name.rsplit_once('/').map(|(s, _)| s).unwrap_or(name);
+                    reasons.push(format!("upstream {upstream}: input {name} {what}"));
+                }
+            }
         }
     }
     if last.binary_id != key.binary_id {

@@ -12,7 +12,7 @@ use haq_store::{Claim, NewRun, Run, RunStatus, Store};
 use crate::binaries::Binaries;
 use crate::error::{Error, Result};
 use crate::executor::{self, Exit, Job};
-use crate::plan::run_key;
+use crate::plan::{run_key, FILE_INPUT};
 use crate::workflow::Workflow;
 use crate::Dag;
 
@@ -259,6 +259,21 @@ fn run_stage(
     let store = Store::open(&wf.store)?;
     let upstream_refs: Vec<(&str, &Run)> = upstream.iter().map(|(n, r)| (n.as_str(), r)).collect();
     let key = run_key(&store, stage, &upstream_refs, binaries)?;
+    // The run's inputs must be artifacts: each `deps:` file is stored as it was hashed.
+    for path in &stage.deps {
+        let expected = &key.inputs[&format!("{FILE_INPUT}{path}")];
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        let stored = store.put_reader(file, "application/octet-stream")?;
+        if &stored != expected {
+            return Err(Error::Stage {
+                stage: stage.name.clone(),
+                message: format!("deps: {path} changed while haq read it; run again"),
+            });
+        }
+    }
     let binary = binaries.find(&stage.kind).ok_or_else(|| Error::Stage {
         stage: stage.name.clone(),
         message: format!("no executable haq-{} beside haq or on PATH", stage.kind),

@@ -127,6 +127,7 @@ fn stage(name: &str, needs: &[&str]) -> StageSpec {
         base: name.into(),
         kind: "example".into(),
         needs: needs.iter().map(|n| n.to_string()).collect(),
+        deps: Vec::new(),
         params: json!({}),
         matrix: BTreeMap::new(),
     }

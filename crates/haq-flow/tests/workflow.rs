@@ -265,7 +265,7 @@ fn unknown_stage_key() {
         "workflow.yaml:4:5: stages.pretrain: ",
         &[
             "unknown field `need`",
-            "expected one of `run`, `needs`, `params`, `matrix`",
+            "expected one of `run`, `needs`, `deps`, `params`, `matrix`",
         ],
     );
 }

@@ -9,7 +9,8 @@
 //! - `uniform-wW`: every layer's weights k-means clustered to 2^W values;
 //! - the path of a policy JSON file (`{"layers":[{"w_bits":8,"a_bits":8},...]}`), absolute
 //!   or relative to the directory `haq run` was started in (a stage cannot see where the
-//!   workflow file is).
+//!   workflow file is); list it in the stage's `deps:` too, so that editing it reruns the
+//!   stage.
 //!
 //! The paper's baselines are this stage with a fixed policy and the HAQ rows' recipe:
 //! fixed-bit PACT is `policy: uniform:K` (linear mode), Deep Compression is

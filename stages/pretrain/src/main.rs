@@ -3,7 +3,8 @@
 //!
 //! Params: the training recipe (`haq_core::train::Recipe`) and optionally `init`, the path
 //! of a safetensors file of float weights to start from instead of a random initialisation
-//! (torchvision's parameter names; relative paths are read from where `haq run` started).
+//! (torchvision's parameter names; relative paths are read from where `haq run` started;
+//! list the file in the stage's `deps:` too, so that a changed file reruns the stage).
 //! With `epochs: 0` the stage only evaluates those weights — how the ImageNet workflows
 //! start from torchvision's pretrained models, as the paper does.
 

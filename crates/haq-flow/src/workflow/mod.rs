@@ -45,6 +45,10 @@ pub struct StageSpec {
     pub kind: String,
     /// Expanded names of the stages this one needs, in the order written, without repeats.
     pub needs: Vec<String>,
+    /// Files (paths relative to where `haq run` starts) whose contents the stage depends
+    /// on, e.g. a policy file named in its params: each becomes the input `file:<path>`,
+    /// stored with the run, so editing the file reruns the stage.
+    pub deps: Vec<String>,
     /// `{seed, device}`, deep-merged with `settings:`, then the stage's `params:`, then
     /// overrides; always a JSON object.
     pub params: Value,
@@ -401,16 +405,18 @@ fn expand_stage(
         .map(|(name, combo)| {
             let own = matrix::substitute(&params, combo.as_ref(), &mut vec![key("params")])
                 .map_err(problem)?;
-            let needs = stage
-                .needs
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, need)| {
-                    matrix::substitute_text(need, combo.as_ref())
-                        .map_err(|m| problem((vec![key("needs"), Seg::Index(i)], m)))
-                })
-                .collect::<Result<_>>()?;
+            let texts = |field: &str, list: &Option<Vec<String>>| {
+                list.iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, text)| {
+                        matrix::substitute_text(text, combo.as_ref())
+                            .map_err(|m| problem((vec![key(field), Seg::Index(i)], m)))
+                    })
+                    .collect::<Result<Vec<String>>>()
+            };
+            let needs = texts("needs", &stage.needs)?;
+            let deps = texts("deps", &stage.deps)?;
             let mut params = shared.clone();
             deep_merge(&mut params, own);
             Ok(StageSpec {
@@ -418,6 +424,7 @@ fn expand_stage(
                 base: base.to_owned(),
                 kind: kind.to_owned(),
                 needs,
+                deps,
                 params,
                 matrix: combo.unwrap_or_default(),
             })

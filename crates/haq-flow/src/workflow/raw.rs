@@ -27,10 +27,11 @@ pub(super) struct RawWorkflow {
 /// message of our own that says what to write.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a stage: a map with run: and optionally needs:, params:, matrix:")]
+#[serde(expecting = "a stage: a map with run: and optionally needs:, deps:, params:, matrix:")]
 pub(super) struct RawStage {
     pub run: Option<String>,
     pub needs: Option<Vec<String>>,
+    pub deps: Option<Vec<String>>,
     pub params: Option<serde_yaml::Mapping>,
     pub matrix: Option<OrderedMap<Vec<serde_yaml::Value>>>,
 }
