@@ -1,0 +1,505 @@
+//! The paper's claims, each checked on this run's numbers: *holds*, *does not hold*, or
+//! *not tested* when the workflow lacks the experiment. docs/report.md states the rules.
+//!
+//! Pointwise layers are 1x1 convs (kind conv, kernel 1) and depthwise layers are kind
+//! depthwise ([`Role`]); means are over the layers of a role, unweighted.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use haq_core::quant::Policy;
+use haq_core::rl::Resource;
+
+use crate::collect::{Experiments, Search};
+use crate::formats::{html_escape, significant};
+use crate::roles::{mean_bits, Bits, Role};
+use crate::tables::{Method, PaperTable, Row, COST_TOLERANCE};
+
+/// Top-1 points HAQ may lose against fixed 8-bit and still count as "negligible" (d).
+pub const NEGLIGIBLE_LOSS: f64 = 1.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    #[serde(rename = "holds")]
+    Holds,
+    #[serde(rename = "does not hold")]
+    DoesNotHold,
+    #[serde(rename = "not tested")]
+    NotTested,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::DoesNotHold => "does not hold",
+            Verdict::NotTested => "not tested",
+        }
+    }
+
+    fn from(holds: bool) -> Verdict {
+        if holds {
+            Verdict::Holds
+        } else {
+            Verdict::DoesNotHold
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Claim {
+    pub id: &'static str,
+    pub statement: &'static str,
+    /// How the verdict is decided.
+    pub rule: &'static str,
+    /// Holds when every tested check holds (and one was tested), not tested when none was.
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+}
+
+/// One comparison behind a claim.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub subject: String,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub values: BTreeMap<String, f64>,
+}
+
+impl Claim {
+    fn new(
+        id: &'static str,
+        statement: &'static str,
+        rule: &'static str,
+        checks: Vec<Check>,
+    ) -> Claim {
+        let tested = checks.iter().filter(|c| c.verdict != Verdict::NotTested);
+        let verdict = match tested.clone().count() {
+            0 => Verdict::NotTested,
+            _ => Verdict::from(tested.clone().all(|c| c.verdict == Verdict::Holds)),
+        };
+        Claim {
+            id,
+            statement,
+            rule,
+            verdict,
+            checks,
+        }
+    }
+}
+
+pub fn decide(exp: &Experiments, tables: &[PaperTable]) -> Vec<Claim> {
+    let roles: Vec<Role> = exp.layers.iter().map(|l| Role::of(&l.shape)).collect();
+    vec![
+        same_cost_accuracy(tables),
+        edge_cloud_activations(exp, &roles),
+        size_weights(exp, &roles),
+        latency_against_8_bit(tables),
+    ]
+}
+
+fn values<const N: usize>(pairs: [(&str, f64); N]) -> BTreeMap<String, f64> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn describe(row: &Row) -> String {
+    let bits = match &row.activations {
+        Some(a) => format!("w{} a{}", row.weights, a),
+        None => format!("w{}", row.weights),
+    };
+    format!("{} {bits} ({})", row.method.name(), row.stage)
+}
+
+/// (a) Per HAQ row of every table: no costlier and at least as accurate as its baseline.
+fn same_cost_accuracy(tables: &[PaperTable]) -> Claim {
+    let mut checks = Vec::new();
+    for t in tables {
+        let unit = t.unit_label();
+        for h in t.rows.iter().filter(|r| r.method == Method::Haq) {
+            let subject = format!("{}: {}", t.title, h.stage);
+            let (Some(b), Some(h_cost)) = (h.baseline.map(|i| &t.rows[i]), h.cost) else {
+                checks.push(Check {
+                    subject,
+                    verdict: Verdict::NotTested,
+                    detail: "no fixed-bit row costs at least the search's budget".into(),
+                    values: BTreeMap::new(),
+                });
+                continue;
+            };
+            let b_cost = b.cost.expect("fixed-bit rows have a cost");
+            let cheaper = h_cost <= b_cost * (1.0 + COST_TOLERANCE);
+            let verdict = Verdict::from(cheaper && h.top1 >= b.top1);
+            checks.push(Check {
+                subject,
+                verdict,
+                detail: format!(
+                    "HAQ top-1 {}% at {} {unit} vs {} top-1 {}% at {} {unit}",
+                    significant(h.top1),
+                    significant(h_cost),
+                    describe(b),
+                    significant(b.top1),
+                    significant(b_cost)
+                ),
+                values: values([
+                    ("haq_top1", h.top1),
+                    ("haq_cost", h_cost),
+                    ("baseline_top1", b.top1),
+                    ("baseline_cost", b_cost),
+                ]),
+            });
+        }
+    }
+    Claim::new(
+        "a",
+        "At the same or lower cost, HAQ's top-1 is at least the fixed-bit baseline's.",
+        "For every HAQ row of every table: its cost is at most its baseline row's (the \
+         cheapest fixed-bit row costing at least the search's budget) and its test top-1 is \
+         at least the baseline's.",
+        checks,
+    )
+}
+
+/// Mean bits of the depthwise and pointwise layers.
+fn dw_pw(policy: &Policy, roles: &[Role], bits: Bits) -> Option<(f64, f64)> {
+    Some((
+        mean_bits(policy, roles, Role::Depthwise, bits)?,
+        mean_bits(policy, roles, Role::Pointwise, bits)?,
+    ))
+}
+
+fn latency_searches<'a>(
+    exp: &'a Experiments,
+    hardware: &'a str,
+) -> impl Iterator<Item = &'a Search> {
+    exp.searches
+        .iter()
+        .filter(move |s| s.summary.hardware == hardware && s.summary.objective == Resource::Latency)
+}
+
+/// (b) Edge policies give depthwise layers fewer activation bits than pointwise ones; cloud
+/// policies (same budget) less so or the reverse.
+fn edge_cloud_activations(exp: &Experiments, roles: &[Role]) -> Claim {
+    let mut checks = Vec::new();
+    for edge in latency_searches(exp, "bismo-edge") {
+        let Some((e_dw, e_pw)) = dw_pw(&edge.policy, roles, Bits::Activations) else {
+            continue;
+        };
+        let edge_text = format!(
+            "edge ({}): depthwise a{} vs pointwise a{} (gap {})",
+            edge.stage,
+            significant(e_dw),
+            significant(e_pw),
+            significant(e_pw - e_dw)
+        );
+        let cloud = latency_searches(exp, "bismo-cloud")
+            .find(|c| c.summary.budget == edge.summary.budget)
+            .and_then(|c| Some((c, dw_pw(&c.policy, roles, Bits::Activations)?)));
+        let check = match cloud {
+            None => Check {
+                subject: format!("{} (budget {})", edge.stage, edge.summary.budget),
+                verdict: Verdict::NotTested,
+                detail: format!("{edge_text}; no bismo-cloud latency search at this budget"),
+                values: values([("edge_depthwise_a", e_dw), ("edge_pointwise_a", e_pw)]),
+            },
+            Some((cloud, (c_dw, c_pw))) => {
+                let (e_gap, c_gap) = (e_pw - e_dw, c_pw - c_dw);
+                Check {
+                    subject: format!(
+                        "{} vs {} (budget {})",
+                        edge.stage, cloud.stage, edge.summary.budget
+                    ),
+                    verdict: Verdict::from(e_gap > 0.0 && c_gap < e_gap),
+                    detail: format!(
+                        "{edge_text}; cloud ({}): depthwise a{} vs pointwise a{} (gap {})",
+                        cloud.stage,
+                        significant(c_dw),
+                        significant(c_pw),
+                        significant(c_gap)
+                    ),
+                    values: values([
+                        ("edge_depthwise_a", e_dw),
+                        ("edge_pointwise_a", e_pw),
+                        ("cloud_depthwise_a", c_dw),
+                        ("cloud_pointwise_a", c_pw),
+                    ]),
+                }
+            }
+        };
+        checks.push(check);
+    }
+    Claim::new(
+        "b",
+        "On bismo-edge, depthwise layers get fewer activation bits than pointwise layers; on \
+         bismo-cloud the gap is smaller or reversed.",
+        "For every latency search on bismo-edge and the latency search on bismo-cloud with \
+         the same budget: gap = mean a_bits of pointwise (1x1 conv) layers - mean a_bits of \
+         depthwise layers, in each best policy. Holds when the edge gap is positive and the \
+         cloud gap is smaller.",
+        checks,
+    )
+}
+
+/// (c) Under the size objective depthwise layers get more weight bits than pointwise ones.
+fn size_weights(exp: &Experiments, roles: &[Role]) -> Claim {
+    let checks = exp
+        .searches
+        .iter()
+        .filter(|s| s.summary.objective == Resource::Size)
+        .filter_map(|s| {
+            let (dw, pw) = dw_pw(&s.policy, roles, Bits::Weights)?;
+            Some(Check {
+                subject: format!("{} (budget {})", s.stage, s.summary.budget),
+                verdict: Verdict::from(dw > pw),
+                detail: format!(
+                    "depthwise w{} vs pointwise w{}",
+                    significant(dw),
+                    significant(pw)
+                ),
+                values: values([("depthwise_w", dw), ("pointwise_w", pw)]),
+            })
+        })
+        .collect();
+    Claim::new(
+        "c",
+        "Under the model-size objective, depthwise layers get more weight bits than pointwise \
+         layers.",
+        "For every size search: the mean w_bits of depthwise layers exceeds that of pointwise \
+         (1x1 conv) layers in its best policy.",
+        checks,
+    )
+}
+
+/// (d) Per latency table: some HAQ row is faster than fixed 8-bit within 1 point of top-1.
+fn latency_against_8_bit(tables: &[PaperTable]) -> Claim {
+    let mut checks = Vec::new();
+    for t in tables.iter().filter(|t| t.objective == Resource::Latency) {
+        let eight = t.rows.iter().find(|r| {
+            r.method == Method::Pact && r.weights == "8" && r.activations.as_deref() == Some("8")
+        });
+        let haq: Vec<&Row> = t
+            .rows
+            .iter()
+            .filter(|r| r.method == Method::Haq && r.cost.is_some())
+            .collect();
+        if haq.is_empty() {
+            continue;
+        }
+        let Some(eight) = eight else {
+            checks.push(Check {
+                subject: t.hardware.clone(),
+                verdict: Verdict::NotTested,
+                detail: "no fixed 8-bit (w8 a8) row in this table".into(),
+                values: BTreeMap::new(),
+            });
+            continue;
+        };
+        let eight_cost = eight.cost.expect("fixed-bit rows have a cost");
+        // (row, speedup, top-1 loss), fastest first.
+        let mut rows: Vec<(&Row, f64, f64)> = haq
+            .iter()
+            .map(|h| (*h, eight_cost / h.cost.unwrap(), eight.top1 - h.top1))
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let ok = |&(_, speedup, loss): &(&Row, f64, f64)| speedup > 1.0 && loss <= NEGLIGIBLE_LOSS;
+        let best = rows.iter().find(|r| ok(r)).unwrap_or(&rows[0]);
+        let listed: Vec<String> = rows
+            .iter()
+            .map(|(h, speedup, loss)| {
+                format!(
+                    "{}: {}x faster, top-1 {}% ({} points lost)",
+                    h.stage,
+                    significant(*speedup),
+                    significant(h.top1),
+                    significant(*loss)
+                )
+            })
+            .collect();
+        checks.push(Check {
+            subject: t.hardware.clone(),
+            verdict: Verdict::from(ok(best)),
+            detail: format!(
+                "fixed 8-bit: {} ms, top-1 {}%; {}",
+                significant(eight_cost),
+                significant(eight.top1),
+                listed.join("; ")
+            ),
+            values: values([
+                ("speedup", best.1),
+                ("top1_loss", best.2),
+                ("eight_bit_top1", eight.top1),
+                ("eight_bit_latency_ms", eight_cost),
+            ]),
+        });
+    }
+    Claim::new(
+        "d",
+        "HAQ reduces latency against fixed 8-bit with a negligible (at most 1 point) loss of \
+         top-1.",
+        "Per latency table (hardware): holds when some HAQ row has a lower latency than the \
+         fixed w8 a8 row and a test top-1 at most 1 point below it; the values are the fastest \
+         such row's, or the fastest row's when none qualifies.",
+        checks,
+    )
+}
+
+pub fn json(claims: &[Claim]) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({ "claims": claims }))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+pub fn markdown(claims: &[Claim]) -> String {
+    let mut md = String::from(
+        "# The paper's claims, checked on this run\n\nPointwise layers are 1x1 convolutions \
+         (kind conv, kernel 1); depthwise layers are depthwise convolutions.\n",
+    );
+    for c in claims {
+        md += &format!(
+            "\n## ({}) {}\n\n**{}.** {}\n\n",
+            c.id,
+            c.statement,
+            c.verdict.name(),
+            c.rule
+        );
+        for check in &c.checks {
+            md += &format!(
+                "- {}: **{}**. {}\n",
+                check.subject,
+                check.verdict.name(),
+                check.detail
+            );
+        }
+        if c.checks.is_empty() {
+            md += "- no experiment of this kind in the workflow\n";
+        }
+    }
+    md
+}
+
+pub fn html(claims: &[Claim]) -> String {
+    let mut out = String::from(
+        "<p>Pointwise layers are 1x1 convolutions (kind conv, kernel 1); depthwise layers \
+         are depthwise convolutions.</p>\n",
+    );
+    for c in claims {
+        let class = c.verdict.name().replace(' ', "-");
+        out += &format!(
+            "<div class=\"claim\"><h3>({}) {} <span class=\"{class}\">{}</span></h3>\n<p class=\"rule\">{}</p>\n<ul>\n",
+            c.id,
+            html_escape(c.statement),
+            c.verdict.name(),
+            html_escape(c.rule)
+        );
+        for check in &c.checks {
+            out += &format!(
+                "<li>{}: <b>{}</b>. {}</li>\n",
+                html_escape(&check.subject),
+                check.verdict.name(),
+                html_escape(&check.detail)
+            );
+        }
+        if c.checks.is_empty() {
+            out += "<li>no experiment of this kind in the workflow</li>\n";
+        }
+        out += "</ul></div>\n";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::Experiments;
+    use crate::tables::paper_tables;
+    use crate::testdata::{experiments, kmeans, linear};
+
+    fn claims(exp: &Experiments) -> Vec<Claim> {
+        decide(exp, &paper_tables(exp))
+    }
+
+    fn verdicts(claims: &[Claim]) -> Vec<(&str, Verdict, Vec<Verdict>)> {
+        claims
+            .iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.verdict,
+                    c.checks.iter().map(|k| k.verdict).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_claim_is_decided_on_the_numbers() {
+        use Verdict::*;
+        let exp = experiments();
+        let claims = claims(&exp);
+        assert_eq!(
+            verdicts(&claims),
+            [
+                // HAQ on the cloud: 87.5% against PACT 4-bit's 88% at the same latency.
+                ("a", DoesNotHold, vec![Holds, DoesNotHold, Holds]),
+                ("b", Holds, vec![Holds]),
+                ("c", Holds, vec![Holds]),
+                // The cloud's HAQ row loses 2.5 points to 8-bit.
+                ("d", DoesNotHold, vec![Holds, DoesNotHold]),
+            ]
+        );
+        let b = &claims[1].checks[0].values;
+        assert_eq!(
+            [
+                b["edge_depthwise_a"],
+                b["edge_pointwise_a"],
+                b["cloud_depthwise_a"],
+                b["cloud_pointwise_a"]
+            ],
+            [2.5, 6.0, 5.0, 4.0]
+        );
+        let c = &claims[2].checks[0].values;
+        assert_eq!([c["depthwise_w"], c["pointwise_w"]], [4.0, 2.0]);
+        let d = &claims[3].checks[0].values;
+        assert_eq!([d["speedup"], d["top1_loss"]], [2.0 / 0.95, 1.0]);
+        let json: serde_json::Value = serde_json::from_slice(&json(&claims).unwrap()).unwrap();
+        assert_eq!(json["claims"][0]["verdict"], "does not hold");
+        assert_eq!(
+            json["claims"][0]["checks"][1]["values"]["baseline_top1"],
+            88.0
+        );
+        let md = markdown(&claims);
+        assert!(md.contains("## (b) On bismo-edge"), "{md}");
+        assert!(md.contains("**holds.**"), "{md}");
+    }
+
+    #[test]
+    fn claims_turn_with_the_numbers_and_are_untested_without_their_experiment() {
+        use Verdict::*;
+        let mut exp = experiments();
+        exp.finetunes[1].accuracy.test_top1 = 88.0;
+        // The cloud gap (pointwise - depthwise activation bits) now exceeds the edge's.
+        exp.searches[0].policy = linear(&[(8, 8), (6, 2), (4, 8), (6, 2), (3, 8), (4, 4)]);
+        exp.searches[2].policy = kmeans(&[3, 2, 4, 2, 4, 3]);
+        let v: Vec<Verdict> = claims(&exp).iter().map(|c| c.verdict).collect();
+        assert_eq!(v, [Holds, DoesNotHold, DoesNotHold, DoesNotHold]);
+
+        // No cloud search, no size search, no 8-bit baseline.
+        exp.finetunes
+            .retain(|f| !["haq-cloud", "haq-size", "pact@8"].contains(&f.stage.as_str()));
+        exp.searches.retain(|s| s.stage == "s-edge");
+        exp.finetunes
+            .iter_mut()
+            .for_each(|f| f.search = f.search.map(|_| 0));
+        let claims = claims(&exp);
+        assert_eq!(
+            verdicts(&claims),
+            [
+                ("a", Holds, vec![Holds]),
+                ("b", NotTested, vec![NotTested]),
+                ("c", NotTested, vec![]),
+                ("d", NotTested, vec![NotTested]),
+            ]
+        );
+        assert!(markdown(&claims).contains("no experiment of this kind"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Reads the report's inputs into [`Experiments`]: the model's layers, the float
+//! accuracy, every search and every finetune, with each finetune linked to the search its
+//! policy came from.
+//!
+//! Stages are recognised by what they output, never by their names (users name stages as
+//! they like): `layers` is the calibrate stage, `episodes` + `search_summary` + `policy` a
+//! search, `accuracy` + `costs` + `policy` a finetune. A finetune is *searched* when its
+//! run's input `<stage>/policy` is the policy output of one of the searches; otherwise it
+//! is a *fixed-bit* baseline whose `policy` param (`uniform:K`, `uniform-wK`, ...) gave it.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use haq_core::arch::LayerInfo;
+use haq_core::hw::Unit;
+use haq_core::quant::Policy;
+use haq_core::rl::{Budget, Resource};
+use haq_store::stage::StageContext;
+use haq_store::{Digest, RunStatus, Store};
+
+/// Everything the report is made of.
+#[derive(Debug, Clone)]
+pub struct Experiments {
+    /// The quantizable layers in execution order (the calibrate stage's `layers`).
+    pub layers: Vec<LayerInfo>,
+    /// The float model on the test split (the calibrate stage's `float_accuracy`).
+    pub float: Accuracy,
+    /// Ordered by stage name.
+    pub searches: Vec<Search>,
+    /// Ordered by stage name.
+    pub finetunes: Vec<Finetune>,
+}
+
+/// Test accuracy in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Accuracy {
+    pub test_top1: f64,
+    pub test_top5: f64,
+}
+
+/// One search: its setting, every episode and the best policy.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub stage: String,
+    pub summary: SearchSummary,
+    pub episodes: Vec<Episode>,
+    pub policy: Policy,
+}
+
+/// The fields of a search's `search_summary` output the report uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchSummary {
+    pub hardware: String,
+    pub objective: Resource,
+    pub budget: Budget,
+    /// The budget in `unit`.
+    pub budget_value: f64,
+    /// The float model's top-1 on the search-val subset, in percent.
+    pub float_accuracy: f64,
+    pub warmup: usize,
+}
+
+/// The fields of one entry of a search's `episodes` output the report uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Episode {
+    pub reward: f64,
+    /// Top-1 on the search-val subset after the short finetune, in percent.
+    pub accuracy: f64,
+    pub best_reward: f64,
+}
+
+/// One finetuned policy.
+#[derive(Debug, Clone)]
+pub struct Finetune {
+    pub stage: String,
+    /// Index into [`Experiments::searches`] of the search whose policy was finetuned;
+    /// `None` for a fixed-bit baseline.
+    pub search: Option<usize>,
+    pub accuracy: Accuracy,
+    /// Cost model -> quantity (`latency_ms`, `energy_mj`, `size_bytes`, `cycles`, `batch`)
+    /// -> value, as the finetune stage's `costs` output has it.
+    pub costs: BTreeMap<String, BTreeMap<String, f64>>,
+    pub policy: Policy,
+}
+
+impl Finetune {
+    /// The policy's cost on `hardware` in `unit`, if the finetune costed it there.
+    pub fn cost(&self, hardware: &str, unit: Unit) -> Option<f64> {
+        self.costs.get(hardware)?.get(quantity(unit)).copied()
+    }
+
+    /// The batch `hardware`'s costs are for.
+    pub fn batch(&self, hardware: &str) -> Option<f64> {
+        self.costs.get(hardware)?.get("batch").copied()
+    }
+}
+
+/// The name of a unit's quantity in a finetune's `costs` output.
+pub fn quantity(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Cycles => "cycles",
+        Unit::Ms => "latency_ms",
+        Unit::Mj => "energy_mj",
+        Unit::Bytes => "size_bytes",
+    }
+}
+
+/// The report's inputs of one upstream stage: output name -> digest.
+type StageOutputs = BTreeMap<String, Digest>;
+
+/// Reads every input of the report's run.
+pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
+    let store = ctx.store();
+    let mut by_stage: BTreeMap<&str, StageOutputs> = BTreeMap::new();
+    for (name, digest) in ctx.inputs() {
+        let (stage, output) = name
+            .rsplit_once('/')
+            .with_context(|| format!("input {name} is not named <stage>/<output>"))?;
+        by_stage
+            .entry(stage)
+            .or_default()
+            .insert(output.to_string(), digest.clone());
+    }
+    let has =
+        |outputs: &StageOutputs, names: &[&str]| names.iter().all(|n| outputs.contains_key(*n));
+
+    let calibrates: Vec<_> = by_stage
+        .iter()
+        .filter(|(_, o)| has(o, &["layers", "float_accuracy"]))
+        .collect();
+    let [(calibrate, calibrate_outputs)] = calibrates.as_slice() else {
+        bail!(
+            "the report needs exactly one calibrate stage (one that outputs layers and \
+             float_accuracy) in its needs:, got {}",
+            calibrates.len()
+        );
+    };
+    let layers: Vec<LayerInfo> = read_json(store, calibrate, calibrate_outputs, "layers")?;
+    let float: Accuracy = read_json(store, calibrate, calibrate_outputs, "float_accuracy")?;
+
+    let mut searches = Vec::new();
+    let mut search_policies = Vec::new();
+    for (stage, outputs) in by_stage
+        .iter()
+        .filter(|(_, o)| has(o, &["episodes", "search_summary", "policy"]))
+    {
+        searches.push(Search {
+            stage: stage.to_string(),
+            summary: read_json(store, stage, outputs, "search_summary")?,
+            episodes: read_json(store, stage, outputs, "episodes")?,
+            policy: read_json(store, stage, outputs, "policy")?,
+        });
+        search_policies.push(&outputs["policy"]);
+    }
+
+    let mut finetunes = Vec::new();
+    for (stage, outputs) in by_stage
+        .iter()
+        .filter(|(_, o)| has(o, &["accuracy", "costs", "policy"]))
+    {
+        let run_inputs = store.inputs(producing_run(store, stage, outputs)?)?;
+        let policy_input = run_inputs
+            .iter()
+            .find(|(name, _)| name.rsplit_once('/').is_some_and(|(_, o)| o == "policy"));
+        let search = match policy_input {
+            None => None,
+            Some((name, digest)) => Some(
+                search_policies
+                    .iter()
+                    .position(|d| *d == digest)
+                    .with_context(|| {
+                        format!(
+                            "stage {stage} finetuned the policy {name}, but no search in the \
+                             report's needs: output it; add that search stage to needs:"
+                        )
+                    })?,
+            ),
+        };
+        finetunes.push(Finetune {
+            stage: stage.to_string(),
+            search,
+            accuracy: read_json(store, stage, outputs, "accuracy")?,
+            costs: read_json(store, stage, outputs, "costs")?,
+            policy: read_json(store, stage, outputs, "policy")?,
+        });
+    }
+    check_layers(&layers, &searches, &finetunes)?;
+    Ok(Experiments {
+        layers,
+        float,
+        searches,
+        finetunes,
+    })
+}
+
+/// The id of the newest done run of `stage` that wrote `outputs`.
+fn producing_run(store: &Store, stage: &str, outputs: &StageOutputs) -> anyhow::Result<i64> {
+    for run in store.runs(Some(stage))? {
+        if run.status != RunStatus::Done {
+            continue;
+        }
+        let written = store.outputs(run.id)?;
+        if outputs.iter().all(|(name, d)| written.get(name) == Some(d)) {
+            return Ok(run.id);
+        }
+    }
+    bail!("no done run of stage {stage} wrote the outputs the report got; rerun {stage}")
+}
+
+fn read_json<T: DeserializeOwned>(
+    store: &Store,
+    stage: &str,
+    outputs: &StageOutputs,
+    output: &str,
+) -> anyhow::Result<T> {
+    let bytes = store.get_bytes(&outputs[output])?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("reading the output {output} of stage {stage}"))
+}
+
+/// Every policy must describe the calibrated model, layer for layer.
+fn check_layers(
+    layers: &[LayerInfo],
+    searches: &[Search],
+    finetunes: &[Finetune],
+) -> anyhow::Result<()> {
+    let policies = searches
+        .iter()
+        .map(|s| (&s.stage, &s.policy))
+        .chain(finetunes.iter().map(|f| (&f.stage, &f.policy)));
+    for (stage, policy) in policies {
+        anyhow::ensure!(
+            policy.layers.len() == layers.len(),
+            "stage {stage}'s policy has {} layers, the calibrate stage's model {}; rerun \
+             {stage} against the same calibrate stage",
+            policy.layers.len(),
+            layers.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! The paper's tables (HAQ, Tables 2, 4 and 6): one per (objective, hardware) that a
+//! finetuned search covers. Rows: the float model, then every fixed-bit baseline of the
+//! same quantization mode by rising cost, each followed by the HAQ rows searched at its
+//! cost; columns: bits, test top-1, top-5 and the cost the search was constrained on.
+
+use anyhow::Context;
+use polars::prelude::{Column, DataFrame};
+
+use haq_core::hw::{Unit, MODEL_NAMES};
+use haq_core::rl::Resource;
+
+use crate::collect::{Experiments, Finetune};
+
+/// Relative slack when comparing a cost with a budget computed from the same tables.
+pub const COST_TOLERANCE: f64 = 1e-9;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Float,
+    /// A fixed-bit baseline in linear mode (the paper's PACT rows).
+    Pact,
+    /// A fixed-bit baseline in k-means mode (the paper's Deep Compression rows).
+    DeepCompression,
+    Haq,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Float => "Float",
+            Method::Pact => "PACT",
+            Method::DeepCompression => "Deep Compression",
+            Method::Haq => "HAQ",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub method: Method,
+    /// Bits of every layer but a linear policy's pinned first one: `4`, `flexible`, `32`.
+    pub weights: String,
+    /// `None` in k-means mode, which leaves activations in float.
+    pub activations: Option<String>,
+    pub top1: f64,
+    pub top5: f64,
+    /// In the table's [`PaperTable::unit`]; `None` where the cost model cannot cost the
+    /// row (the float model on latency and energy models, whose tables stop at 8 bits).
+    pub cost: Option<f64>,
+    /// The HAQ search's budget, as the workflow wrote it.
+    pub budget: Option<String>,
+    /// The stage the row's numbers come from.
+    pub stage: String,
+    /// For a HAQ row, the index (in the table's rows) of the fixed-bit row it is compared
+    /// with: the cheapest one costing at least the search's budget.
+    pub baseline: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaperTable {
+    /// The file stem, e.g. `table-latency-bismo-edge`.
+    pub name: String,
+    pub title: String,
+    pub objective: Resource,
+    pub hardware: String,
+    pub unit: Unit,
+    /// Whether the policies quantize activations (latency, energy) or only weights (size).
+    pub linear: bool,
+    pub rows: Vec<Row>,
+}
+
+/// Every table the experiments support, latency before energy before size, hardware in
+/// `haq hw list` order.
+pub fn paper_tables(exp: &Experiments) -> Vec<PaperTable> {
+    let mut keys: Vec<(Resource, &str)> = exp
+        .finetunes
+        .iter()
+        .filter_map(|f| f.search)
+        .map(|i| {
+            let s = &exp.searches[i].summary;
+            (s.objective, s.hardware.as_str())
+        })
+        .collect();
+    keys.sort_by_key(|&(objective, hardware)| {
+        let hw_rank = MODEL_NAMES.iter().position(|n| *n == hardware);
+        (
+            objective_rank(objective),
+            hw_rank.unwrap_or(MODEL_NAMES.len()),
+            hardware,
+        )
+    });
+    keys.dedup();
+    keys.into_iter()
+        .map(|(objective, hardware)| table(exp, objective, hardware))
+        .collect()
+}
+
+fn objective_rank(objective: Resource) -> u8 {
+    match objective {
+        Resource::Latency => 0,
+        Resource::Energy => 1,
+        Resource::Size => 2,
+    }
+}
+
+fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
+    let unit = objective.unit();
+    let haq: Vec<(&Finetune, f64)> = exp
+        .finetunes
+        .iter()
+        .filter(|f| {
+            f.search.is_some_and(|i| {
+                let s = &exp.searches[i].summary;
+                s.objective == objective && s.hardware == hardware
+            })
+        })
+        .map(|f| (f, exp.searches[f.search.unwrap()].summary.budget_value))
+        .collect();
+    let linear = haq[0].0.policy.is_linear();
+    let mut fixed: Vec<(&Finetune, f64)> = exp
+        .finetunes
+        .iter()
+        .filter(|f| f.search.is_none() && f.policy.is_linear() == linear)
+        .filter_map(|f| Some((f, f.cost(hardware, unit)?)))
+        .collect();
+    fixed.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.stage.cmp(&b.0.stage)));
+    // Each HAQ row goes under the cheapest baseline its budget does not undercut.
+    let baseline_of = |budget: f64| {
+        fixed
+            .iter()
+            .position(|(_, cost)| *cost >= budget * (1.0 - COST_TOLERANCE))
+    };
+
+    let display = |cost: f64| match unit {
+        Unit::Bytes => cost / MIB,
+        _ => cost,
+    };
+    let float_weights: usize = exp.layers.iter().map(|l| l.shape.params).sum();
+    let mut rows = vec![Row {
+        method: Method::Float,
+        weights: "32".into(),
+        activations: linear.then(|| "32".into()),
+        top1: exp.float.test_top1,
+        top5: exp.float.test_top5,
+        cost: (unit == Unit::Bytes).then(|| display(4.0 * float_weights as f64)),
+        budget: None,
+        stage: String::new(),
+        baseline: None,
+    }];
+    let haq_row = |f: &Finetune, baseline: Option<usize>| Row {
+        method: Method::Haq,
+        weights: "flexible".into(),
+        activations: linear.then(|| "flexible".into()),
+        top1: f.accuracy.test_top1,
+        top5: f.accuracy.test_top5,
+        cost: f.cost(hardware, unit).map(display),
+        budget: Some(exp.searches[f.search.unwrap()].summary.budget.to_string()),
+        stage: f.stage.clone(),
+        baseline,
+    };
+    for (i, (f, cost)) in fixed.iter().enumerate() {
+        let (weights, activations) = uniform_bits(f);
+        let at = rows.len();
+        rows.push(Row {
+            method: if linear {
+                Method::Pact
+            } else {
+                Method::DeepCompression
+            },
+            weights,
+            activations,
+            top1: f.accuracy.test_top1,
+            top5: f.accuracy.test_top5,
+            cost: Some(display(*cost)),
+            budget: None,
+            stage: f.stage.clone(),
+            baseline: None,
+        });
+        for (h, budget) in &haq {
+            if baseline_of(*budget) == Some(i) {
+                rows.push(haq_row(h, Some(at)));
+            }
+        }
+    }
+    for (h, budget) in &haq {
+        if baseline_of(*budget).is_none() {
+            rows.push(haq_row(h, None));
+        }
+    }
+
+    let (what, name) = match objective {
+        Resource::Latency => ("Latency-constrained quantization", "latency"),
+        Resource::Energy => ("Energy-constrained quantization", "energy"),
+        Resource::Size => ("Model size against Deep Compression", "size"),
+    };
+    let batch = haq[0].0.batch(hardware).unwrap_or(1.0);
+    // The size model is named like its objective: `table-size`, not `table-size-size`.
+    let (name, title) = if hardware == name {
+        (format!("table-{name}"), what.to_string())
+    } else {
+        (
+            format!("table-{name}-{hardware}"),
+            format!("{what} on {hardware} (batch {batch})"),
+        )
+    };
+    PaperTable {
+        name,
+        title,
+        objective,
+        hardware: hardware.to_string(),
+        unit,
+        linear,
+        rows,
+    }
+}
+
+/// Bytes per MiB: the paper's "MB" of model size (DESIGN.md §5).
+const MIB: f64 = (1 << 20) as f64;
+
+/// The bits of a fixed-bit policy: those of every layer but a linear policy's pinned first
+/// one, or `mixed` if they differ (a policy file).
+fn uniform_bits(f: &Finetune) -> (String, Option<String>) {
+    let linear = f.policy.is_linear();
+    let rest = &f.policy.layers[usize::from(linear)..];
+    let label = |bits: Vec<Option<u8>>| {
+        let first = bits[0];
+        if bits.iter().all(|b| *b == first) {
+            first.map_or("float".into(), |b| b.to_string())
+        } else {
+            "mixed".to_string()
+        }
+    };
+    let weights = label(rest.iter().map(|l| Some(l.w_bits)).collect());
+    let activations = linear.then(|| label(rest.iter().map(|l| l.a_bits).collect()));
+    (weights, activations)
+}
+
+impl PaperTable {
+    /// The cost column's name.
+    pub fn cost_column(&self) -> &'static str {
+        match self.unit {
+            Unit::Ms => "latency_ms",
+            Unit::Mj => "energy_mj",
+            Unit::Bytes => "size_mib",
+            Unit::Cycles => "cycles",
+        }
+    }
+
+    /// The cost column's unit, for people.
+    pub fn unit_label(&self) -> &'static str {
+        match self.unit {
+            Unit::Ms => "ms",
+            Unit::Mj => "mJ",
+            Unit::Bytes => "MiB",
+            Unit::Cycles => "cycles",
+        }
+    }
+
+    /// A note on how to read the table, for every format.
+    pub fn note(&self) -> String {
+        let first = if self.linear {
+            "Fixed-bit rows quantize every layer to the bits shown except the first, which \
+             stays at w8 a8 (as in PACT). "
+        } else {
+            "Fixed-bit rows cluster every layer's weights to 2^bits values (k-means). "
+        };
+        format!(
+            "{first}Each HAQ row follows the fixed-bit row it is compared with: the cheapest \
+             one costing at least the search's budget. Top-1 and top-5 on the test split, in \
+             percent; the float row's cost is shown only where the cost model covers 32 bits."
+        )
+    }
+
+    /// The table as a DataFrame with snake_case columns (see [`pretty_column`]).
+    pub fn frame(&self) -> anyhow::Result<DataFrame> {
+        let text = |name: &str, f: &dyn Fn(&Row) -> Option<String>| {
+            Column::new(name.into(), self.rows.iter().map(f).collect::<Vec<_>>())
+        };
+        let number = |name: &str, f: &dyn Fn(&Row) -> Option<f64>| {
+            Column::new(name.into(), self.rows.iter().map(f).collect::<Vec<_>>())
+        };
+        let mut columns = vec![
+            text("method", &|r| Some(r.method.name().into())),
+            text("weights", &|r| Some(r.weights.clone())),
+        ];
+        if self.linear {
+            columns.push(text("activations", &|r| r.activations.clone()));
+        }
+        columns.extend([
+            number("top1", &|r| Some(r.top1)),
+            number("top5", &|r| Some(r.top5)),
+            number(self.cost_column(), &|r| r.cost),
+            text("budget", &|r| r.budget.clone()),
+            text("stage", &|r| (!r.stage.is_empty()).then(|| r.stage.clone())),
+        ]);
+        DataFrame::new_infer_height(columns).with_context(|| format!("building {}", self.name))
+    }
+}
+
+/// A column's header for people.
+pub fn pretty_column(name: &str) -> &str {
+    match name {
+        "method" => "Method",
+        "weights" => "Weights (bits)",
+        "activations" => "Activations (bits)",
+        "top1" => "Top-1 (%)",
+        "top5" => "Top-5 (%)",
+        "latency_ms" => "Latency (ms)",
+        "energy_mj" => "Energy (mJ)",
+        "size_mib" => "Size (MiB)",
+        "budget" => "Budget",
+        "stage" => "Stage",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats;
+    use crate::testdata::experiments;
+
+    /// (method, stage, cost, baseline) of every row.
+    fn shape(t: &PaperTable) -> Vec<(Method, &str, Option<f64>, Option<usize>)> {
+        t.rows
+            .iter()
+            .map(|r| (r.method, r.stage.as_str(), r.cost, r.baseline))
+            .collect()
+    }
+
+    #[test]
+    fn one_table_per_searched_setting_with_each_haq_row_under_its_baseline() {
+        let tables = paper_tables(&experiments());
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "table-latency-bismo-edge",
+                "table-latency-bismo-cloud",
+                "table-size"
+            ]
+        );
+        use Method::*;
+        assert_eq!(
+            shape(&tables[0]),
+            [
+                (Float, "", None, None),
+                (Pact, "pact@4", Some(1.0), None),
+                (Haq, "haq-edge", Some(0.95), Some(1)),
+                (Pact, "pact@8", Some(2.0), None),
+            ]
+        );
+        assert_eq!(
+            tables[0].title,
+            "Latency-constrained quantization on bismo-edge (batch 1)"
+        );
+        assert_eq!(
+            shape(&tables[1]),
+            [
+                (Float, "", None, None),
+                (Pact, "pact@4", Some(2.0), None),
+                (Haq, "haq-cloud", Some(2.0), Some(1)),
+                (Pact, "pact@8", Some(4.0), None),
+            ]
+        );
+        // 832 float weights of 4 bytes each.
+        assert_eq!(
+            shape(&tables[2]),
+            [
+                (Float, "", Some(3328.0 / MIB), None),
+                (DeepCompression, "dc@2", Some(300.0 / MIB), None),
+                (Haq, "haq-size", Some(290.0 / MIB), Some(1)),
+            ]
+        );
+        assert!(!tables[2].linear);
+        let fixed = &tables[0].rows[1];
+        assert_eq!(
+            (fixed.weights.as_str(), fixed.activations.as_deref()),
+            ("4", Some("4"))
+        );
+        assert_eq!(
+            (
+                tables[2].rows[1].weights.as_str(),
+                tables[2].rows[1].activations.as_deref()
+            ),
+            ("2", None)
+        );
+    }
+
+    #[test]
+    fn a_haq_row_over_every_baseline_comes_last_without_one() {
+        let mut exp = experiments();
+        exp.searches[1].summary.budget_value = 2.5;
+        let edge = &paper_tables(&exp)[0];
+        assert_eq!(
+            shape(edge).last(),
+            Some(&(Method::Haq, "haq-edge", Some(0.95), None))
+        );
+    }
+
+    #[test]
+    fn frames_have_the_papers_columns() {
+        let tables = paper_tables(&experiments());
+        let csv =
+            |t: &PaperTable| String::from_utf8(formats::csv(&t.frame().unwrap()).unwrap()).unwrap();
+        let edge = csv(&tables[0]);
+        let lines: Vec<&str> = edge.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "method,weights,activations,top1,top5,latency_ms,budget,stage",
+                "Float,32,32,91.0,99.5,,,",
+                "PACT,4,4,88.0,99.0,1.0,,pact@4",
+                "HAQ,flexible,flexible,89.0,99.0,0.95,the cost of uniform:4,haq-edge",
+                "PACT,8,8,90.0,99.0,2.0,,pact@8",
+            ]
+        );
+        let size = csv(&tables[2]);
+        assert_eq!(
+            size.lines().next(),
+            Some("method,weights,top1,top5,size_mib,budget,stage")
+        );
+        assert_eq!(size.lines().count(), 4);
+    }
+}

@@ -1,0 +1,231 @@
+//! Small hand-built experiments for the unit tests: a six-layer MobileNet-like model
+//! (stem, depthwise, pointwise, depthwise, pointwise, classifier), PACT 4- and 8-bit and
+//! Deep Compression 2-bit baselines, and HAQ searches on bismo-edge, bismo-cloud and size.
+
+use std::collections::BTreeMap;
+
+use haq_core::arch::{LayerInfo, LayerKind, LayerShape};
+use haq_core::hw::Unit;
+use haq_core::quant::{LayerBits, Policy};
+use haq_core::rl::{Budget, Resource};
+
+use crate::collect::{Accuracy, Episode, Experiments, Finetune, Search, SearchSummary};
+
+fn layer(index: usize, kind: LayerKind, c_in: usize, c_out: usize, kernel: usize) -> LayerInfo {
+    let groups = if kind == LayerKind::Depthwise {
+        c_in
+    } else {
+        1
+    };
+    let hw = if kind == LayerKind::Linear { 1 } else { 8 };
+    LayerInfo {
+        index,
+        name: format!("layer{index}"),
+        shape: LayerShape {
+            kind,
+            c_in,
+            c_out,
+            kernel,
+            stride: 1,
+            groups,
+            in_h: hw,
+            in_w: hw,
+            out_h: hw,
+            out_w: hw,
+            params: c_in / groups * c_out * kernel * kernel,
+        },
+        signed_input: false,
+    }
+}
+
+/// Linear-mode bits `(w, a)` per layer.
+pub fn linear(bits: &[(u8, u8)]) -> Policy {
+    Policy {
+        layers: bits
+            .iter()
+            .map(|&(w, a)| LayerBits {
+                w_bits: w,
+                a_bits: Some(a),
+            })
+            .collect(),
+    }
+}
+
+/// k-means-mode weight bits per layer.
+pub fn kmeans(bits: &[u8]) -> Policy {
+    Policy {
+        layers: bits
+            .iter()
+            .map(|&w| LayerBits {
+                w_bits: w,
+                a_bits: None,
+            })
+            .collect(),
+    }
+}
+
+fn search(
+    stage: &str,
+    hardware: &str,
+    objective: Resource,
+    budget: &str,
+    value: f64,
+    policy: Policy,
+) -> Search {
+    let rewards = [-2.0, -0.5, -1.0, -0.2];
+    let mut best = f64::NEG_INFINITY;
+    Search {
+        stage: stage.into(),
+        summary: SearchSummary {
+            hardware: hardware.into(),
+            objective,
+            budget: Budget::Match(budget.into()),
+            budget_value: value,
+            float_accuracy: 90.0,
+            warmup: 2,
+        },
+        episodes: rewards
+            .iter()
+            .map(|&reward| {
+                best = best.max(reward);
+                Episode {
+                    reward,
+                    accuracy: 90.0 + 10.0 * reward,
+                    best_reward: best,
+                }
+            })
+            .collect(),
+        policy,
+    }
+}
+
+/// `costs` as the finetune stage writes them, from (hardware, unit, value).
+fn costs(entries: &[(&str, Unit, f64)]) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for &(hw, unit, value) in entries {
+        let table = out.entry(hw.into()).or_default();
+        table.insert(crate::collect::quantity(unit).into(), value);
+        table.insert("batch".into(), 1.0);
+    }
+    out
+}
+
+fn finetune(
+    stage: &str,
+    search: Option<usize>,
+    top1: f64,
+    policy: Policy,
+    c: &[(&str, Unit, f64)],
+) -> Finetune {
+    Finetune {
+        stage: stage.into(),
+        search,
+        accuracy: Accuracy {
+            test_top1: top1,
+            test_top5: 99.0,
+        },
+        costs: costs(c),
+        policy,
+    }
+}
+
+/// The edge policy gives depthwise layers a2, a3 and pointwise ones a6, a6; the cloud
+/// policy a5, a5 against a4, a4; the size policy w4, w4 against w2, w2. HAQ on the edge
+/// beats PACT 4-bit at lower latency and loses exactly 1 point to 8-bit; HAQ on the cloud
+/// loses 0.5 points to PACT 4-bit at the same latency.
+pub fn experiments() -> Experiments {
+    use LayerKind::*;
+    let layers = vec![
+        layer(0, Conv, 1, 8, 3),
+        layer(1, Depthwise, 8, 8, 3),
+        layer(2, Conv, 8, 16, 1),
+        layer(3, Depthwise, 16, 16, 3),
+        layer(4, Conv, 16, 16, 1),
+        layer(5, Linear, 16, 10, 1),
+    ];
+    let uniform = |k| {
+        let mut bits = vec![(k, k); 6];
+        bits[0] = (8, 8);
+        linear(&bits)
+    };
+    let (edge, cloud, size) = ("bismo-edge", "bismo-cloud", "size");
+    let searches = vec![
+        search(
+            "s-cloud",
+            cloud,
+            Resource::Latency,
+            "uniform:4",
+            2.0,
+            linear(&[(8, 8), (6, 5), (4, 4), (6, 5), (3, 4), (4, 4)]),
+        ),
+        search(
+            "s-edge",
+            edge,
+            Resource::Latency,
+            "uniform:4",
+            1.0,
+            linear(&[(8, 8), (6, 2), (4, 6), (6, 3), (3, 6), (4, 4)]),
+        ),
+        search(
+            "s-size",
+            size,
+            Resource::Size,
+            "uniform-w2",
+            300.0,
+            kmeans(&[3, 4, 2, 4, 2, 3]),
+        ),
+    ];
+    let finetunes = vec![
+        finetune(
+            "dc@2",
+            None,
+            80.0,
+            kmeans(&[2; 6]),
+            &[(size, Unit::Bytes, 300.0)],
+        ),
+        finetune(
+            "haq-cloud",
+            Some(0),
+            87.5,
+            searches[0].policy.clone(),
+            &[(edge, Unit::Ms, 1.2), (cloud, Unit::Ms, 2.0)],
+        ),
+        finetune(
+            "haq-edge",
+            Some(1),
+            89.0,
+            searches[1].policy.clone(),
+            &[(edge, Unit::Ms, 0.95), (cloud, Unit::Ms, 2.5)],
+        ),
+        finetune(
+            "haq-size",
+            Some(2),
+            81.0,
+            searches[2].policy.clone(),
+            &[(size, Unit::Bytes, 290.0)],
+        ),
+        finetune(
+            "pact@4",
+            None,
+            88.0,
+            uniform(4),
+            &[(edge, Unit::Ms, 1.0), (cloud, Unit::Ms, 2.0)],
+        ),
+        finetune(
+            "pact@8",
+            None,
+            90.0,
+            uniform(8),
+            &[(edge, Unit::Ms, 2.0), (cloud, Unit::Ms, 4.0)],
+        ),
+    ];
+    Experiments {
+        layers,
+        float: Accuracy {
+            test_top1: 91.0,
+            test_top5: 99.5,
+        },
+        searches,
+        finetunes,
+    }
+}
