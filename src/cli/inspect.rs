@@ -70,7 +70,7 @@ pub struct GcArgs {
     checkpoints: bool,
 }
 
-fn open(args: &StoreArgs) -> anyhow::Result<Store> {
+pub(super) fn open(args: &StoreArgs) -> anyhow::Result<Store> {
     let path = match &args.store {
         Some(path) => path.clone(),
         None => super::workflow::load(&args.workflow, &Binaries::from_env())?.store,
@@ -84,7 +84,7 @@ fn open(args: &StoreArgs) -> anyhow::Result<Store> {
 }
 
 /// A run id, or a stage's latest run (completed ones first when `done_only`).
-fn resolve(store: &Store, spec: &str, done_only: bool) -> anyhow::Result<Run> {
+pub(super) fn resolve(store: &Store, spec: &str, done_only: bool) -> anyhow::Result<Run> {
     if let Ok(id) = spec.parse::<i64>() {
         return Ok(store.run(id)?);
     }

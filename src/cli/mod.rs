@@ -1,5 +1,6 @@
 //! The command line: one module per group of commands.
 
+mod export;
 mod hw;
 mod inspect;
 mod workflow;
@@ -57,6 +58,10 @@ enum Command {
     Metrics(inspect::MetricsArgs),
     /// Print a run's log (its stage's stdout and stderr).
     Log(inspect::LogArgs),
+    /// Write every run (params, final metrics) as one table, CSV or Parquet.
+    Export(export::ExportArgs),
+    /// Write a finetune run's quantized model (safetensors) out of the store.
+    ExportModel(export::ExportModelArgs),
     /// Delete artifacts no run refers to.
     Gc(inspect::GcArgs),
     /// Hardware cost models: list them, print lookup tables, cost a policy.
@@ -75,6 +80,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(a) => inspect::show(a),
         Command::Metrics(a) => inspect::metrics(a),
         Command::Log(a) => inspect::log(a),
+        Command::Export(a) => export::export(a),
+        Command::ExportModel(a) => export::export_model(a),
         Command::Gc(a) => inspect::gc(a),
         Command::Hw { cmd } => hw::run(cmd).map(|()| ExitCode::SUCCESS),
     }
