@@ -414,14 +414,21 @@ const RED: RGBColor = RGBColor(200, 30, 40);
 const GREY: RGBColor = RGBColor(150, 150, 150);
 const DARK_GREEN: RGBColor = RGBColor(30, 130, 60);
 
-/// `lo..hi` of `values` with 8% padding (and some room when they are all equal).
+/// `lo..hi` of `values` with 8% of the span as padding, or 5% of the value when they
+/// are all equal (half a unit around 0).
 fn padded(values: impl IntoIterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
         .into_iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-    let pad = ((hi - lo) * 0.08).max(0.5);
+    let pad = if hi > lo {
+        (hi - lo) * 0.08
+    } else if hi != 0.0 {
+        hi.abs() * 0.05
+    } else {
+        0.5
+    };
     lo - pad..hi + pad
 }
 
@@ -461,14 +468,14 @@ impl SearchCurve<'_> {
             [(-0.5, reference), (n - 0.5, reference)],
             DARK_GREEN.stroke_width(1),
         ))?;
-        chart.draw_series(values.iter().enumerate().map(|(i, v)| {
-            let color = if (i as f64) < warmup { GREY } else { BLUE };
-            Circle::new((i as f64, *v), 3, color.filled())
-        }))?;
         chart.draw_series(LineSeries::new(
             best.iter().enumerate().map(|(i, v)| (i as f64, *v)),
             RED.stroke_width(2),
         ))?;
+        chart.draw_series(values.iter().enumerate().map(|(i, v)| {
+            let color = if (i as f64) < warmup { GREY } else { BLUE };
+            Circle::new((i as f64, *v), 3, color.filled())
+        }))?;
         Ok(())
     }
 }
@@ -476,9 +483,15 @@ impl SearchCurve<'_> {
 impl Plot for SearchCurve<'_> {
     fn title(&self) -> String {
         let s = &self.search.summary;
+        // The size model is named like its objective: no "size on size".
+        let on = if s.hardware == s.objective.to_string() {
+            String::new()
+        } else {
+            format!(" on {}", s.hardware)
+        };
         format!(
-            "Search {}: {} on {}, budget {}",
-            self.search.stage, s.objective, s.hardware, s.budget
+            "Search {}: {}{on}, budget {}",
+            self.search.stage, s.objective, s.budget
         )
     }
 
@@ -632,6 +645,11 @@ impl AccuracyCost<'_> {
 
 impl Plot for AccuracyCost<'_> {
     fn title(&self) -> String {
+        let what = self.axis().0;
+        if self.unit == Unit::Bytes {
+            // Model size is the same on any hardware.
+            return format!("Test top-1 against {what}");
+        }
         let batch = self
             .exp
             .finetunes
@@ -639,8 +657,7 @@ impl Plot for AccuracyCost<'_> {
             .find_map(|f| f.batch(&self.hardware))
             .unwrap_or(1.0);
         format!(
-            "Test top-1 against {} on {} (batch {batch})",
-            self.axis().0,
+            "Test top-1 against {what} on {} (batch {batch})",
             self.hardware
         )
     }
