@@ -296,8 +296,15 @@ impl Store {
     }
 
     /// Records several metrics of one step in one transaction; logging a (key, step)
-    /// again replaces the value.
+    /// again replaces the value. A value that is not a finite number (a diverged loss) is
+    /// an error naming it, and nothing of the step is logged.
     pub fn log_metrics(&self, run_id: i64, step: i64, values: &[(&str, f64)]) -> Result<()> {
+        if let Some((key, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "metric {key} at step {step} is {value}, not a finite number: training \
+                 diverged; lower the learning rate (lr) or check the data"
+            )));
+        }
         let t = now();
         self.write(|tx| {
             for (key, value) in values {

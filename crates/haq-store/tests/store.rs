@@ -240,3 +240,31 @@ fn many_openers_of_a_new_store_all_succeed() {
     }
     assert_eq!(Store::open(&path).unwrap().integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn a_diverged_metric_is_refused_with_a_message_and_nothing_of_its_step_is_logged() {
+    let (_dir, store) = store();
+    let (params, inputs) = (serde_json::json!({}), BTreeMap::new());
+    let Claim::Owned { run, .. } = store
+        .claim(&new_run("fp", &params, &inputs), false)
+        .unwrap()
+    else {
+        panic!()
+    };
+    store.log_metrics(run.id, 1, &[("loss", 2.0)]).unwrap();
+    let err = store
+        .log_metrics(run.id, 2, &[("top1", 10.0), ("loss", f64::NAN)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metric loss at step 2 is NaN, not a finite number: training diverged"),
+        "{err}"
+    );
+    let logged: Vec<(String, i64)> = store
+        .metrics(run.id, None)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.key, m.step))
+        .collect();
+    assert_eq!(logged, [("loss".to_string(), 1)]);
+}
