@@ -149,6 +149,11 @@ fn whole(v: &f64) -> String {
     }
 }
 
+/// Tick labels of a continuous axis: no float noise (0.30000000000000004) and no `-0`.
+fn tick(v: &f64) -> String {
+    format!("{}", (v * 1e6).round() / 1e6 + 0.0)
+}
+
 fn hardware_rank(hardware: &str) -> usize {
     MODEL_NAMES
         .iter()
@@ -454,6 +459,7 @@ impl SearchCurve<'_> {
         chart
             .configure_mesh()
             .x_label_formatter(&whole)
+            .y_label_formatter(&tick)
             .x_desc("episode")
             .y_desc(y_desc)
             .label_style((FONT, 13))
@@ -695,6 +701,8 @@ impl Plot for AccuracyCost<'_> {
             .build_cartesian_2d(x.clone(), y)?;
         chart
             .configure_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .x_desc(self.axis().0)
             .y_desc("test top-1 (%)")
             .label_style((FONT, 13))
@@ -784,7 +792,7 @@ impl Plot for Roofline<'_> {
             .configure_mesh()
             .disable_x_mesh()
             .x_label_formatter(&whole)
-            .y_label_formatter(&|v: &f64| format!("{v}"))
+            .y_label_formatter(&tick)
             .x_desc("layer (execution order)")
             .y_desc("MACs per byte (weights + input activations)")
             .label_style((FONT, 13))
