@@ -77,7 +77,7 @@ impl fmt::Display for Times {
     }
 }
 
-/// One episode, as the `episodes` output lists it.
+/// One episode, as the checkpoint holds it and (less its times) the `episodes` output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Episode {
     pub episode: usize,
@@ -126,6 +126,15 @@ impl Episode {
         }
         metrics
     }
+}
+
+/// The history as the `episodes` output gives it: every episode without its times.
+pub fn untimed(history: &[Episode]) -> anyhow::Result<serde_json::Value> {
+    let mut episodes = serde_json::to_value(history)?;
+    for episode in episodes.as_array_mut().into_iter().flatten() {
+        episode.as_object_mut().map(|e| e.remove("times"));
+    }
+    Ok(episodes)
 }
 
 /// A checkpoint: the history's JSON length (u64, little-endian), the JSON, then the

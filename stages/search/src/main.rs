@@ -9,8 +9,12 @@
 //! every episode so far. Outputs (JSON):
 //! - `policy`: the best episode's policy (`layers`, readable as a policy file) with its
 //!   search accuracy and its cost on every cost model of the calibrate stage's tables;
-//! - `episodes`: every episode's numbers, policy and timings;
-//! - `search_summary`: the setting, the best episode and the mean time breakdown.
+//! - `episodes`: every episode's numbers and policy;
+//! - `search_summary`: the setting and the best episode.
+//!
+//! Timings differ from run to run, and outputs must not (a resumed search gives the
+//! uninterrupted one's bytes), so the time breakdown is in the metrics (`time_*_s` per
+//! episode) and the log (the means, printed at the end), not in the outputs.
 
 mod history;
 
@@ -86,9 +90,6 @@ struct Summary<'a> {
     best_reward: f64,
     best_accuracy: f64,
     best_cost: f64,
-    /// Mean seconds per episode over all episodes, and over those after the warm-up.
-    mean_times: Times,
-    mean_times_after_warmup: Option<Times>,
 }
 
 const JSON: &str = "application/json";
@@ -271,11 +272,13 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         best_reward: best.reward,
         best_accuracy: best.accuracy,
         best_cost: best.cost,
-        mean_times,
-        mean_times_after_warmup,
     };
     ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
-    ctx.put_output("episodes", &serde_json::to_vec(&history)?, JSON)?;
+    ctx.put_output(
+        "episodes",
+        &serde_json::to_vec(&history::untimed(&history)?)?,
+        JSON,
+    )?;
     ctx.put_output(
         "search_summary",
         &serde_json::to_vec_pretty(&summary)?,

@@ -1,0 +1,225 @@
+//! End to end on `workflows/smoke.yaml` (the default workflow's DAG at toy sizes) from an
+//! empty store: every stage runs with the real binaries, libtorch, Fashion-MNIST and
+//! SQLite store; the report is complete and consistent; a second run is all cache hits;
+//! and a run killed during a search and again during a finetune, then resumed, ends with
+//! exactly the results of the uninterrupted run.
+//!
+//! Needs the release binaries: `cargo build --release --workspace` (scripts/test does it).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use common::{kill9, ok, wait_until, Project};
+use haq_store::{RunStatus, Store};
+
+const SMOKE: &str = include_str!("../workflows/smoke.yaml");
+
+/// Every done run's outputs by stage: output name -> digest.
+fn outputs(store: &Store) -> BTreeMap<String, BTreeMap<String, String>> {
+    store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Done)
+        .map(|r| {
+            let outputs = store.outputs(r.id).unwrap();
+            let digests = outputs.into_iter().map(|(k, d)| (k, d.0)).collect();
+            (r.stage, digests)
+        })
+        .collect()
+}
+
+/// The report's files: name -> bytes.
+fn report_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect()
+}
+
+/// The targets of `href="..."` and `src="..."` in `html` that are not in-page anchors.
+fn links(html: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for attr in ["href=\"", "src=\""] {
+        for (i, _) in html.match_indices(attr) {
+            let rest = &html[i + attr.len()..];
+            let target = &rest[..rest.find('"').unwrap()];
+            if !target.starts_with('#') {
+                found.insert(target.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// A PNG that decodes and is not one flat colour.
+fn assert_drawn(name: &str, bytes: &[u8]) {
+    let image = image::load_from_memory(bytes)
+        .unwrap_or_else(|e| panic!("{name} does not decode: {e}"))
+        .to_rgb8();
+    assert!(
+        image.width() >= 200 && image.height() >= 150,
+        "{name} is tiny"
+    );
+    let colours: BTreeSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+    assert!(
+        colours.len() > 8,
+        "{name} is blank: {} colours",
+        colours.len()
+    );
+}
+
+/// The data rows of a CSV table.
+fn csv_rows(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    text.lines().skip(1).map(str::to_string).collect()
+}
+
+fn run_and_kill_when(project: &Project, what: &str, mut ready: impl FnMut(&Store) -> bool) {
+    let haq = project.spawn(&["run", "-f", "smoke.yaml"]);
+    let store_path = project.store_path();
+    wait_until(what, Duration::from_secs(600), || {
+        store_path.exists() && Store::open(&store_path).is_ok_and(|s| ready(&s))
+    });
+    kill9(haq.id());
+    let out = haq.wait_with_output().unwrap();
+    assert!(!out.status.success(), "haq run was killed");
+}
+
+/// A running run of stage kind `kind` that has logged at least `metrics` metric rows.
+fn running(store: &Store, kind: &str, metrics: usize) -> bool {
+    store.runs(None).unwrap().into_iter().any(|r| {
+        r.kind == kind
+            && r.status == RunStatus::Running
+            && store.metrics(r.id, None).unwrap().len() >= metrics
+    })
+}
+
+#[test]
+fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
+    // Uninterrupted, from an empty store.
+    let reference = Project::new("");
+    std::fs::write(reference.path("smoke.yaml"), SMOKE).unwrap();
+    let start = std::time::Instant::now();
+    let first = ok(&reference.haq(&["run", "-f", "smoke.yaml"]));
+    println!(
+        "smoke workflow from an empty store: {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(first.contains(" ran, 0 up to date"), "{first}");
+    let second = ok(&reference.haq(&["run", "-f", "smoke.yaml"]));
+    assert!(
+        second.contains("0 ran, "),
+        "a second run is all cache hits: {second}"
+    );
+
+    let files = report_files(&reference.path("reports/smoke"));
+    let names: BTreeSet<&str> = files.keys().map(String::as_str).collect();
+    println!("report files: {names:?}");
+    for required in ["index.html", "claims.md", "claims.json"] {
+        assert!(names.contains(required), "{required} missing: {names:?}");
+    }
+    for ext in ["md", "csv", "tex", "png", "svg"] {
+        assert!(
+            names.iter().any(|n| n.ends_with(&format!(".{ext}"))),
+            "no .{ext} file: {names:?}"
+        );
+    }
+    // Every PNG has an SVG twin, and every table comes as Markdown, CSV and LaTeX.
+    for name in &names {
+        if let Some(stem) = name.strip_suffix(".png") {
+            assert!(names.contains(format!("{stem}.svg").as_str()), "{stem}.svg");
+            assert_drawn(name, &files[*name]);
+        }
+        if let Some(stem) = name.strip_suffix(".csv") {
+            for ext in ["md", "tex"] {
+                assert!(
+                    names.contains(format!("{stem}.{ext}").as_str()),
+                    "{stem}.{ext}"
+                );
+            }
+            assert!(!csv_rows(&files[*name]).is_empty(), "{name} has no rows");
+        }
+    }
+    // The smoke workflow has every experiment type: a table for each, with the fixed-bit
+    // baseline and the HAQ row in it.
+    let tables: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| n.ends_with(".csv"))
+        .collect();
+    for topic in [
+        "latency-bismo-edge",
+        "latency-bismo-cloud",
+        "latency-bitfusion",
+        "energy-bitfusion",
+        "size",
+    ] {
+        let table = tables
+            .iter()
+            .find(|n| n.contains(topic))
+            .unwrap_or_else(|| panic!("no table for {topic}: {tables:?}"));
+        let rows = csv_rows(&files[*table]).join("\n");
+        assert!(rows.contains("HAQ"), "{table} has no HAQ row:\n{rows}");
+    }
+    let html = String::from_utf8(files["index.html"].clone()).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    for link in links(&html) {
+        assert!(
+            names.contains(link.as_str()),
+            "index.html links a missing {link}"
+        );
+    }
+    let claims: serde_json::Value = serde_json::from_slice(&files["claims.json"]).unwrap();
+    let claims = claims["claims"]
+        .as_array()
+        .expect("claims.json: {claims: [...]}");
+    let ids: Vec<&str> = claims.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    for claim in claims {
+        // Every experiment is in the smoke workflow, so every claim is decided.
+        let verdict = claim["verdict"].as_str().unwrap();
+        assert!(
+            ["holds", "does not hold"].contains(&verdict),
+            "claim {}: {verdict}",
+            claim["id"]
+        );
+        println!("claim ({}): {verdict}", claim["id"].as_str().unwrap());
+    }
+
+    // Killed during a search, then during a finetune, then resumed to the end.
+    let killed = Project::new("");
+    std::fs::write(killed.path("smoke.yaml"), SMOKE).unwrap();
+    run_and_kill_when(&killed, "a search's first episode", |s| {
+        running(s, "search", 1)
+    });
+    run_and_kill_when(&killed, "a finetune in progress", |s| {
+        running(s, "finetune", 0)
+    });
+    let resumed = ok(&killed.haq(&["run", "-f", "smoke.yaml"]));
+    assert!(
+        resumed.contains("resuming run") || resumed.contains("restarting run"),
+        "{resumed}"
+    );
+
+    assert_eq!(
+        outputs(&killed.store()),
+        outputs(&reference.store()),
+        "every stage's outputs are the uninterrupted run's"
+    );
+    assert_eq!(
+        report_files(&killed.path("reports/smoke")),
+        files,
+        "the report is the uninterrupted run's, byte for byte"
+    );
+}
