@@ -203,7 +203,7 @@ fn kill_resume_and_rerun(file: &str, stage: &str) -> (Results, Results) {
 fn assert_same(resumed: &Results, reference: &Results) {
     assert_eq!(
         resumed.outputs.keys().collect::<Vec<_>>(),
-        ["accuracy", "costs", "policy", "weights"]
+        ["accuracy", "costs", "policy", "quantized_model", "weights"]
     );
     for (name, bytes) in &resumed.outputs {
         assert!(
