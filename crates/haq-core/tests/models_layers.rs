@@ -15,6 +15,12 @@ struct Call {
     shape: Vec<i64>,
     /// The smallest value passed in (inputs only).
     min: f64,
+    /// Laid out channels-last: channels have stride 1 (4-D tensors only).
+    nhwc: bool,
+}
+
+fn nhwc(t: &Tensor) -> bool {
+    t.dim() == 4 && t.stride()[1] == 1
 }
 
 /// Records every hook call.
@@ -30,6 +36,7 @@ impl LayerQuantizer for Recorder {
             hook: "weight",
             shape: w.size(),
             min: 0.0,
+            nhwc: nhwc(w),
         };
         self.calls.borrow_mut().push(call);
         w.shallow_clone()
@@ -41,6 +48,7 @@ impl LayerQuantizer for Recorder {
             hook: "input",
             shape: x.size(),
             min: x.min().double_value(&[]),
+            nhwc: nhwc(x),
         };
         self.calls.borrow_mut().push(call);
         x.shallow_clone()
@@ -139,6 +147,16 @@ fn quantizable_layers_run_in_the_order_and_shapes_of_arch_layers() {
                 "{what}: {}",
                 info.name
             );
+            // Conv weights are NHWC, and so is every conv's output (the CPU's fast path;
+            // the model's input arrives NCHW).
+            if s.kind != LayerKind::Linear {
+                assert!(weight.nhwc, "{what}: weight of {} is NCHW", info.name);
+                assert!(
+                    input.nhwc || info.index == 0,
+                    "{what}: input of {} is NCHW",
+                    info.name
+                );
+            }
             // A layer whose input arch calls unsigned gets no negative values.
             if !info.signed_input {
                 assert!(

@@ -8,6 +8,23 @@ use tch::Tensor;
 use super::LayerQuantizer;
 use crate::arch::{Activation, Block, ConvBn, Linear};
 
+/// The same values with channels-last (NHWC) strides. Convolutions whose weights are
+/// laid out so run on oneDNN's NHWC kernels, their outputs stay NHWC, and so does every
+/// activation after them: MobileNet trains about 1.4x faster on CPU than in NCHW
+/// (`cargo bench --bench train_speed`). Shapes, names and values are unchanged, and
+/// serialisation makes tensors contiguous first. The strides are set explicitly because
+/// permuting and copying keeps NCHW strides wherever a dimension has size 1, as in 1x1
+/// and depthwise kernels.
+fn channels_last(t: &Tensor) -> Tensor {
+    let &[_, c, h, w] = t.size().as_slice() else {
+        panic!("channels_last: a 4-D tensor, got {:?}", t.size())
+    };
+    let mut nhwc =
+        Tensor::empty_strided(t.size(), [h * w * c, 1, w * c, c], (t.kind(), t.device()));
+    tch::no_grad(|| nhwc.copy_(t));
+    nhwc
+}
+
 /// Creates the variables of a network: where they go, where initial values come from,
 /// and the index of the next quantizable layer (execution order).
 pub(super) struct Builder<'a> {
@@ -32,8 +49,14 @@ impl<'a> Builder<'a> {
         }
         values.truncate(n);
         let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-        self.path(module)
-            .var_copy("weight", &Tensor::from_slice(&values).view(dims.as_slice()))
+        let path = self.path(module);
+        let weight = Tensor::from_slice(&values).view(dims.as_slice());
+        let weight = if dims.len() == 4 {
+            channels_last(&weight)
+        } else {
+            weight
+        };
+        path.add("weight", weight.to_device(path.device()), true)
     }
 
     fn take_layer(&mut self) -> usize {
