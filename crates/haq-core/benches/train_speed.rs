@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use haq_core::arch::{Arch, ArchConfig};
 use haq_core::data::{Augment, Dataset, DatasetName, DatasetSpec, Split};
+use haq_core::error::Error;
 use haq_core::models::Model;
 use haq_core::quant::{measure_clips, Policy, Quantization};
 use haq_core::train::{evaluate, train_epoch, EpochSpec, Network, Sgd, SgdConfig};
@@ -29,7 +30,12 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 /// Training and evaluation images per second of `net`, whose variables are `model`'s.
-fn rates(net: &dyn Network, model: &Model, train: &Dataset, test: &Dataset) -> (f64, f64) {
+fn rates(
+    net: &dyn Network,
+    model: &Model,
+    train: &Dataset,
+    test: &Dataset,
+) -> Result<(f64, f64), Error> {
     let mut opt = Sgd::new(
         model.var_store(),
         SgdConfig {
@@ -45,15 +51,15 @@ fn rates(net: &dyn Network, model: &Model, train: &Dataset, test: &Dataset) -> (
     };
     let warmup = train.subset(2 * BATCH, 1).expect("the bench's subset");
     let lr = |_| 0.05;
-    train_epoch(net, &mut opt, &warmup, &epoch(0), Device::Cpu, lr, |_| {});
-    let stats = train_epoch(net, &mut opt, train, &epoch(1), Device::Cpu, lr, |_| {});
+    train_epoch(net, &mut opt, &warmup, &epoch(0), Device::Cpu, lr, |_| {})?;
+    let stats = train_epoch(net, &mut opt, train, &epoch(1), Device::Cpu, lr, |_| {})?;
     let start = Instant::now();
-    evaluate(net, test, BATCH, Device::Cpu);
+    evaluate(net, test, BATCH, Device::Cpu)?;
     let eval_rate = test.len() as f64 / start.elapsed().as_secs_f64();
-    (stats.images as f64 / stats.seconds, eval_rate)
+    Ok((stats.images as f64 / stats.seconds, eval_rate))
 }
 
-fn main() -> Result<(), haq_core::error::Error> {
+fn main() -> Result<(), Error> {
     let threads = env_or("HAQ_BENCH_THREADS", 2);
     let steps = env_or("HAQ_BENCH_STEPS", 20);
     tch::set_num_threads(threads as i32);
@@ -64,7 +70,7 @@ fn main() -> Result<(), haq_core::error::Error> {
     let calibration = calibration
         .eval_batches(512)
         .next()
-        .expect("a batch")
+        .expect("a batch")?
         .images;
 
     println!(
@@ -84,13 +90,13 @@ fn main() -> Result<(), haq_core::error::Error> {
             params as f64 / 1e6,
             macs as f64 / 1e6
         );
-        let float = rates(&model, &model, &train, &test);
+        let float = rates(&model, &model, &train, &test)?;
 
         let clips = measure_clips(&model, &calibration)?;
         let policy = Policy::uniform_wa(model.layers().len(), 4, 4);
         let mut quantization = Quantization::apply(&model, &policy, &clips, 0)?;
         let net = model.quantized(quantization.parts().0);
-        let quantized = rates(&net, &model, &train, &test);
+        let quantized = rates(&net, &model, &train, &test)?;
 
         for (name, (train_rate, eval_rate)) in [("float", float), ("w4a4 fake-quant", quantized)] {
             println!(

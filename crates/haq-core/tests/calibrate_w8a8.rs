@@ -67,7 +67,8 @@ fn every_layer_at_8_bits_loses_at_most_half_a_point() {
         Device::Cpu,
         |i| schedule.lr(i),
         |_| {},
-    );
+    )
+    .unwrap();
     println!(
         "trained {STEPS} steps in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -78,6 +79,7 @@ fn every_layer_at_8_bits_loses_at_most_half_a_point() {
         .eval_batches(CALIBRATION_IMAGES)
         .next()
         .unwrap()
+        .unwrap()
         .images;
     let clips = measure_clips(&model, &images).unwrap();
     let vs = VarStore::new(Device::Cpu);
@@ -86,8 +88,8 @@ fn every_layer_at_8_bits_loses_at_most_half_a_point() {
 
     // The same images through both models, so the difference is the quantization's alone.
     let test = splits.test.subset(TEST_IMAGES, SEED).unwrap();
-    let float = evaluate(&model, &test, 500, Device::Cpu);
-    let quantized = evaluate(&model.quantized(&w8a8), &test, 500, Device::Cpu);
+    let float = evaluate(&model, &test, 500, Device::Cpu).unwrap();
+    let quantized = evaluate(&model.quantized(&w8a8), &test, 500, Device::Cpu).unwrap();
     println!(
         "test top-1: float {:.2}%, w8a8 {:.2}% ({:+.2} points)",
         float.top1,

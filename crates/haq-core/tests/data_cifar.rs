@@ -44,8 +44,9 @@ fn reads_all_batches_as_planar_rgb() {
     write_batches(dir.path());
     let train = spec(dir.path()).load(Split::Train).unwrap();
     let test = spec(dir.path()).load(Split::Test).unwrap();
-    assert_eq!(train.images.size(), [10, 3, 32, 32]);
-    assert_eq!(test.images.size(), [3, 3, 32, 32]);
+    let test_images = test.images().unwrap();
+    assert_eq!(train.images().unwrap().size(), [10, 3, 32, 32]);
+    assert_eq!(test_images.size(), [3, 3, 32, 32]);
     assert_eq!(train.num_classes, 10);
     assert_eq!(train.mean.len(), 3);
     assert_eq!(
@@ -56,7 +57,7 @@ fn reads_all_batches_as_planar_rgb() {
     // Channel c of example n is the plane filled with label + 100 c.
     for (n, label) in [(0, 9), (2, 7)] {
         for c in 0..3 {
-            let plane = test.images.get(n).get(c);
+            let plane = test_images.get(n).get(c);
             assert_eq!(plane.min().int64_value(&[]), label + 100 * c);
             assert_eq!(plane.max().int64_value(&[]), label + 100 * c);
         }

@@ -69,9 +69,10 @@ fn gzip_and_raw_files_read_alike() {
         let dir = tempfile::tempdir().unwrap();
         write_test_split(dir.path(), compress);
         let data = load(dir.path()).unwrap();
-        assert_eq!(data.images.size(), [3, 1, 2, 2]);
+        let images = data.images().unwrap();
+        assert_eq!(images.size(), [3, 1, 2, 2]);
         assert_eq!(
-            Vec::<u8>::try_from(data.images.flatten(0, -1)).unwrap(),
+            Vec::<u8>::try_from(images.flatten(0, -1)).unwrap(),
             (0..12).collect::<Vec<u8>>()
         );
         assert_eq!(Vec::<i64>::try_from(&data.labels).unwrap(), [7, 0, 9]);

@@ -20,7 +20,7 @@ fn model_and_images() -> (Model, Tensor) {
     let test = DatasetSpec::new(DatasetName::FashionMnist)
         .load(Split::Test)
         .unwrap();
-    let images = test.eval_batches(64).next().unwrap().images;
+    let images = test.eval_batches(64).next().unwrap().unwrap().images;
     (model, images)
 }
 

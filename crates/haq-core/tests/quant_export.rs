@@ -79,7 +79,8 @@ fn train(
         Device::Cpu,
         |i| schedule.lr(i),
         |_| after_step(),
-    );
+    )
+    .unwrap();
 }
 
 /// Payload bytes of safetensors `bytes`: what follows the 8-byte length and the header.
@@ -132,8 +133,8 @@ fn check_export(
     assert_eq!(integer.policy(), policy);
 
     let (quantizer, _) = quantization.parts();
-    let fake = evaluate(&model.quantized(quantizer), test, 500, Device::Cpu);
-    let int = evaluate(&integer, test, 500, Device::Cpu);
+    let fake = evaluate(&model.quantized(quantizer), test, 500, Device::Cpu).unwrap();
+    let int = evaluate(&integer, test, 500, Device::Cpu).unwrap();
     println!(
         "{mode}: fake-quant top-1 {:.2}%, integer {:.2}%; {} bytes ({} payload, {:.0} expected)",
         fake.top1,
@@ -184,6 +185,7 @@ fn exported_model_runs_integer_inference_like_fake_quant_and_has_the_size_models
     let images = calibration
         .eval_batches(CALIBRATION_IMAGES)
         .next()
+        .unwrap()
         .unwrap()
         .images;
     let clips = measure_clips(&model, &images).unwrap();

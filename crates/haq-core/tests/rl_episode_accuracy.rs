@@ -56,9 +56,15 @@ fn pretrained() -> (Model, ClipTable, Splits) {
         Device::Cpu,
         |i| schedule.lr(i),
         |_| {},
-    );
+    )
+    .unwrap();
     let calibration = splits.train.subset(256, SEED).unwrap();
-    let images = calibration.eval_batches(256).next().unwrap().images;
+    let images = calibration
+        .eval_batches(256)
+        .next()
+        .unwrap()
+        .unwrap()
+        .images;
     let clips = measure_clips(&model, &images).unwrap();
     (model, clips, splits)
 }
@@ -141,7 +147,7 @@ fn unfit_settings_are_refused() {
     let model = || Model::new(&config, Device::Cpu, SEED).unwrap();
     let train = splits.train.subset(64, SEED).unwrap();
     let val = &splits.val;
-    let images = train.eval_batches(64).next().unwrap().images;
+    let images = train.eval_batches(64).next().unwrap().unwrap().images;
     let clips = measure_clips(&model(), &images).unwrap();
     let err = |model: Model, clips: ClipTable, config: FinetuneConfig| {
         EpisodeAccuracy::new(model, clips, &train, val, config, SEED)

@@ -81,7 +81,8 @@ fn epoch(run: &mut Run, data: &Dataset, e: usize) {
             assert!(s.loss.is_finite());
             steps += 1;
         },
-    );
+    )
+    .unwrap();
     assert_eq!(stats.images, STEPS_PER_EPOCH * BATCH);
 }
 
@@ -118,7 +119,7 @@ fn learns_reproducibly_and_resumes_exactly() {
         to_safetensors(&a.opt.state()).unwrap(),
     );
     epoch(&mut a, &train, 1);
-    let acc = evaluate(&a.net, &test, 500, Device::Cpu);
+    let acc = evaluate(&a.net, &test, 500, Device::Cpu).unwrap();
     println!("after 300 steps: {acc:?}");
     assert!(
         acc.top1 > 70.0,

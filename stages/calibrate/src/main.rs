@@ -92,7 +92,7 @@ fn main() {
         let images = calibration
             .eval_batches(p.calib_batch)
             .next()
-            .expect("a non-empty subset has a batch")
+            .expect("a non-empty subset has a batch")?
             .images
             .to_device(device);
         let clips = measure_clips(&model, &images)?;
@@ -102,13 +102,13 @@ fn main() {
             start.elapsed().as_secs_f64()
         );
 
-        let val = evaluate(&model, &splits.val, EVAL_BATCH, device);
-        let test = evaluate(&model, &splits.test, EVAL_BATCH, device);
+        let val = evaluate(&model, &splits.val, EVAL_BATCH, device)?;
+        let test = evaluate(&model, &splits.test, EVAL_BATCH, device)?;
         // Every layer at w8 a8, no finetuning: a sanity check of the clips, which should
         // cost well under a point of accuracy.
         let vs = VarStore::new(device);
         let w8a8 = LinearQuantizer::new(&vs.root(), &Policy::uniform(layers.len(), 8), &clips)?;
-        let test_w8a8 = evaluate(&model.quantized(&w8a8), &splits.test, EVAL_BATCH, device);
+        let test_w8a8 = evaluate(&model.quantized(&w8a8), &splits.test, EVAL_BATCH, device)?;
         println!(
             "float top-1: validation {:.2}%, test {:.2}% (top-5 {:.2}%); test at w8a8 {:.2}%",
             val.top1, test.top1, test.top5, test_w8a8.top1

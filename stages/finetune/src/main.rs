@@ -261,8 +261,8 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     )?;
     bar.finish_and_clear();
 
-    let test = evaluate(&net, &splits.test, recipe.eval_batch, device);
-    let val = evaluate(&net, &splits.val, recipe.eval_batch, device);
+    let test = evaluate(&net, &splits.test, recipe.eval_batch, device)?;
+    let val = evaluate(&net, &splits.val, recipe.eval_batch, device)?;
     eprintln!(
         "{mode} finetune: test top-1 {:.2}% top-5 {:.2}%, val top-1 {:.2}%",
         test.top1, test.top5, val.top1

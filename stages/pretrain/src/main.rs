@@ -83,8 +83,8 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         },
     )?;
     bar.finish_and_clear();
-    let test = evaluate(&model, &splits.test, recipe.eval_batch, device);
-    let val = evaluate(&model, &splits.val, recipe.eval_batch, device);
+    let test = evaluate(&model, &splits.test, recipe.eval_batch, device)?;
+    let val = evaluate(&model, &splits.val, recipe.eval_batch, device)?;
     eprintln!("test top-1 {:.2}% top-5 {:.2}%", test.top1, test.top5);
     ctx.log_metrics(
         recipe.epochs as i64,

@@ -1,10 +1,12 @@
-//! Iterating a dataset in batches of normalised float tensors.
+//! Iterating a dataset in batches of normalised float tensors, decoding a streamed
+//! dataset's images as each batch is built.
 
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
 use super::{Augment, Dataset};
+use crate::error::Result;
 
 /// One batch: normalised `f32` images `[B, C, H, W]` and `i64` labels `[B]`, on the CPU.
 #[derive(Debug)]
@@ -14,7 +16,7 @@ pub struct Batch {
 }
 
 /// An iterator of batches over a [`Dataset`]; see [`Dataset::eval_batches`] and
-/// [`Dataset::train_batches`].
+/// [`Dataset::train_batches`]. A batch whose images cannot be decoded is an error.
 pub struct Batches<'a> {
     data: &'a Dataset,
     order: Vec<i64>,
@@ -45,26 +47,34 @@ impl<'a> Batches<'a> {
             augment,
         }
     }
-}
 
-impl Iterator for Batches<'_> {
-    type Item = Batch;
-
-    fn next(&mut self) -> Option<Batch> {
-        if self.next >= self.order.len() {
-            return None;
-        }
-        let end = (self.next + self.batch_size).min(self.order.len());
-        let index = Tensor::from_slice(&self.order[self.next..end]);
-        self.next = end;
-        let mut images = self.data.images.index_select(0, &index);
+    /// The batch of the examples at `order[start..end]`.
+    fn batch(&mut self, start: usize, end: usize) -> Result<Batch> {
+        let indices = &self.order[start..end];
+        let mut images = self.data.pixels.get(indices)?;
         if let Some((augment, rng)) = &mut self.augment {
             images = augment.apply(&images, rng);
         }
-        Some(Batch {
+        Ok(Batch {
             images: self.data.normalize(&images),
-            labels: self.data.labels.index_select(0, &index),
+            labels: self
+                .data
+                .labels
+                .index_select(0, &Tensor::from_slice(indices)),
         })
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let start = self.next;
+        self.next = (start + self.batch_size).min(self.order.len());
+        Some(self.batch(start, self.next))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tch::Tensor;
 
-use super::{check_labels, read_file, to_tensors, Split};
+use super::{check_labels, read_file, to_tensors, Pixels, Split};
 use crate::error::{Error, Result};
 
 const NUM_CLASSES: usize = 10;
@@ -14,7 +14,7 @@ const SIDE: usize = 32;
 const IMAGE_BYTES: usize = 3 * SIDE * SIDE;
 const RECORD_BYTES: usize = 1 + IMAGE_BYTES;
 
-pub(super) fn read_split(root: &Path, split: Split, hint: &str) -> Result<(Tensor, Tensor, usize)> {
+pub(super) fn read_split(root: &Path, split: Split, hint: &str) -> Result<(Pixels, Tensor, usize)> {
     let files: Vec<String> = match split {
         Split::Train => (1..=5).map(|i| format!("data_batch_{i}.bin")).collect(),
         Split::Test => vec!["test_batch.bin".to_string()],

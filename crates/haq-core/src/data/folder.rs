@@ -1,7 +1,9 @@
 //! Image folders laid out as for torchvision's `ImageFolder`: `root/train/<class>/<image>`
 //! and `root/val/<class>/<image>` (or `root/test/...`), JPEG or PNG. Classes are the
-//! sub-directory names of `train/` in sorted order. Each image is resized so its shorter
-//! side is `size`, centre-cropped to `size x size` and converted to RGB.
+//! sub-directory names of `train/` in sorted order. Reading a split only lists its files;
+//! images are decoded when asked for, a batch at a time, so ImageNet's 1.28 M training
+//! images cost memory only for their names. Each image is resized so its shorter side is
+//! `size`, centre-cropped to `size x size` and converted to RGB.
 
 use std::path::{Path, PathBuf};
 
@@ -9,17 +11,60 @@ use image::imageops::FilterType;
 use rayon::prelude::*;
 use tch::Tensor;
 
-use super::{to_tensors, Split};
+use super::{Pixels, Split};
 use crate::error::{Error, Result};
 
 const EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
+/// Image files not yet decoded, and how to decode them.
+#[derive(Debug)]
+pub(super) struct ImageFiles {
+    paths: Vec<PathBuf>,
+    size: usize,
+    /// How to fix the dataset, for the error of an undecodable file.
+    hint: String,
+}
+
+impl ImageFiles {
+    pub(super) fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Side of the square images decoded.
+    pub(super) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The files at `indices`, in that order.
+    pub(super) fn select(&self, indices: &[i64]) -> ImageFiles {
+        ImageFiles {
+            paths: indices
+                .iter()
+                .map(|&i| self.paths[i as usize].clone())
+                .collect(),
+            size: self.size,
+            hint: self.hint.clone(),
+        }
+    }
+
+    /// The images at `indices` as `u8` `[B, 3, size, size]`, decoded in parallel.
+    pub(super) fn decode(&self, indices: &[i64]) -> Result<Tensor> {
+        let pixels = indices
+            .par_iter()
+            .map(|&i| decode(&self.paths[i as usize], self.size, &self.hint))
+            .collect::<Result<Vec<_>>>()?;
+        let side = self.size as i64;
+        Ok(Tensor::from_slice(&pixels.concat()).view([indices.len() as i64, 3, side, side]))
+    }
+}
+
+/// Lists one split: its images (undecoded), their `i64` labels and the number of classes.
 pub(super) fn read_split(
     root: &Path,
     split: Split,
     size: usize,
     hint: &str,
-) -> Result<(Tensor, Tensor, usize)> {
+) -> Result<(Pixels, Tensor, usize)> {
     let classes = class_names(&root.join("train"), hint)?;
     let dir = match split {
         Split::Train => root.join("train"),
@@ -32,16 +77,21 @@ pub(super) fn read_split(
     if split == Split::Test {
         let found = class_names(&dir, hint)?;
         if found != classes {
+            // Only the differences: ImageNet has a thousand classes.
+            let missing: Vec<_> = classes.iter().filter(|c| !found.contains(c)).collect();
+            let extra: Vec<_> = found.iter().filter(|c| !classes.contains(c)).collect();
             return Err(Error::CorruptData {
                 path: dir,
                 problem: format!(
-                    "its class folders {found:?} differ from those of train/ {classes:?}"
+                    "its class folders differ from those of train/: it lacks {missing:?} and \
+                     has {extra:?} besides"
                 ),
                 hint: hint.to_string(),
             });
         }
     }
-    let mut files = Vec::new();
+    let mut paths = Vec::new();
+    let mut labels = Vec::new();
     for (label, class) in classes.iter().enumerate() {
         let class_dir = dir.join(class);
         let images = image_files(&class_dir, hint)?;
@@ -52,15 +102,16 @@ pub(super) fn read_split(
                 hint: hint.to_string(),
             });
         }
-        files.extend(images.into_iter().map(|path| (path, label as u8)));
+        labels.resize(labels.len() + images.len(), label as i64);
+        paths.extend(images);
     }
-    let pixels = files
-        .par_iter()
-        .map(|(path, _)| decode(path, size, hint))
-        .collect::<Result<Vec<_>>>()?;
-    let labels: Vec<u8> = files.iter().map(|(_, label)| *label).collect();
-    let (images, labels) = to_tensors(&pixels.concat(), &labels, [3, size, size]);
-    Ok((images, labels, classes.len()))
+    let files = ImageFiles {
+        paths,
+        size,
+        hint: hint.to_string(),
+    };
+    let labels = Tensor::from_slice(&labels);
+    Ok((Pixels::Files(files), labels, classes.len()))
 }
 
 /// Sorted names of the sub-directories of `dir`.
@@ -75,17 +126,6 @@ fn class_names(dir: &Path, hint: &str) -> Result<Vec<String>> {
         return Err(Error::CorruptData {
             path: dir.to_path_buf(),
             problem: "holds no class sub-directories".into(),
-            hint: hint.to_string(),
-        });
-    }
-    // Labels are stored as bytes.
-    if names.len() > 256 {
-        return Err(Error::CorruptData {
-            path: dir.to_path_buf(),
-            problem: format!(
-                "holds {} class sub-directories; at most 256 are supported",
-                names.len()
-            ),
             hint: hint.to_string(),
         });
     }
@@ -133,7 +173,7 @@ fn list(dir: &Path, hint: &str) -> Result<Vec<PathBuf>> {
 fn decode(path: &Path, size: usize, hint: &str) -> Result<Vec<u8>> {
     let image = image::open(path).map_err(|e| Error::CorruptData {
         path: path.to_path_buf(),
-        problem: format!("cannot decode the image ({e})"),
+        problem: format!("cannot decode the image ({e}); replace or delete the file"),
         hint: hint.to_string(),
     })?;
     let side = size as u32;

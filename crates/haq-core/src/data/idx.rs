@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
-use super::{check_labels, read_file, to_tensors, Split};
+use super::{check_labels, read_file, to_tensors, Pixels, Split};
 use crate::error::{Error, Result};
 
 /// Both datasets have ten classes.
@@ -18,7 +18,7 @@ const NUM_CLASSES: usize = 10;
 const TYPE_U8: u32 = 0x08;
 
 /// Reads `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]` from `root`.
-pub(super) fn read_split(root: &Path, split: Split, hint: &str) -> Result<(Tensor, Tensor, usize)> {
+pub(super) fn read_split(root: &Path, split: Split, hint: &str) -> Result<(Pixels, Tensor, usize)> {
     let prefix = match split {
         Split::Train => "train",
         Split::Test => "t10k",

@@ -1,11 +1,13 @@
-//! Datasets as tensors: readers for IDX files (MNIST, Fashion-MNIST), CIFAR-10 binary
-//! batches and image folders; seeded held-out splits and subsets; seeded, augmented batches.
+//! Datasets: readers for IDX files (MNIST, Fashion-MNIST) and CIFAR-10 binary batches
+//! (into memory) and image folders (streamed from disk); seeded held-out splits and
+//! subsets; seeded, augmented batches.
 
 mod augment;
 mod batches;
 mod cifar;
 mod folder;
 mod idx;
+mod pixels;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -16,6 +18,7 @@ use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::rng::stream;
+use pixels::Pixels;
 
 pub use augment::Augment;
 pub use batches::{Batch, Batches};
@@ -174,19 +177,19 @@ impl DatasetSpec {
         }
     }
 
-    /// Reads one split into memory.
+    /// Reads one split: into memory, or for image folders only the list of files.
     pub fn load(&self, split: Split) -> Result<Dataset> {
         let root = self.root()?;
         let size = self.image_size()?;
         let hint = self.name.hint(&root);
-        let (images, labels, num_classes) = match self.name {
+        let (pixels, labels, num_classes) = match self.name {
             DatasetName::FashionMnist | DatasetName::Mnist => idx::read_split(&root, split, &hint)?,
             DatasetName::Cifar10 => cifar::read_split(&root, split, &hint)?,
             DatasetName::Folder => folder::read_split(&root, split, size, &hint)?,
         };
         let (mean, std) = channel_stats(self.name);
         Ok(Dataset {
-            images,
+            pixels,
             labels,
             num_classes,
             mean: mean.to_vec(),
@@ -210,11 +213,11 @@ fn channel_stats(name: DatasetName) -> (&'static [f64], &'static [f64]) {
     }
 }
 
-/// Images and labels held in memory.
+/// Images and their labels. The images are decoded pixels in memory, or image files
+/// decoded a batch at a time (see [`Dataset::images`] for all of them at once).
 #[derive(Debug)]
 pub struct Dataset {
-    /// `u8` pixels, `[N, C, H, W]`.
-    pub images: Tensor,
+    pixels: Pixels,
     /// `i64` class indices, `[N]`.
     pub labels: Tensor,
     pub num_classes: usize,
@@ -224,6 +227,23 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A dataset held in memory: `u8` images `[N, C, H, W]` and their `i64` labels `[N]`.
+    pub fn in_memory(
+        images: Tensor,
+        labels: Tensor,
+        num_classes: usize,
+        mean: Vec<f64>,
+        std: Vec<f64>,
+    ) -> Dataset {
+        Dataset {
+            pixels: Pixels::Memory(images),
+            labels,
+            num_classes,
+            mean,
+            std,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.size()[0] as usize
     }
@@ -234,8 +254,13 @@ impl Dataset {
 
     /// `[C, H, W]` of one image.
     pub fn image_shape(&self) -> [usize; 3] {
-        let s = self.images.size();
-        [s[1] as usize, s[2] as usize, s[3] as usize]
+        self.pixels.shape()
+    }
+
+    /// Every image as one `u8` tensor `[N, C, H, W]`, decoded first if the dataset streams
+    /// from files: for the small subsets code needs whole (the search's, calibration's).
+    pub fn images(&self) -> Result<Tensor> {
+        self.pixels.all()
     }
 
     /// Splits off `n_val` examples chosen at random (seeded) as a held-out validation set.
@@ -307,10 +332,9 @@ impl Dataset {
     }
 
     fn select(&self, indices: &[i64]) -> Dataset {
-        let index = Tensor::from_slice(indices);
         Dataset {
-            images: self.images.index_select(0, &index),
-            labels: self.labels.index_select(0, &index),
+            pixels: self.pixels.select(indices),
+            labels: self.labels.index_select(0, &Tensor::from_slice(indices)),
             num_classes: self.num_classes,
             mean: self.mean.clone(),
             std: self.std.clone(),
@@ -345,13 +369,13 @@ fn check_labels(labels: &[u8], num_classes: usize, path: &Path, hint: &str) -> R
     }
 }
 
-/// The in-memory tensors from raw pixels (`[N, C, H, W]`, row-major) and labels.
-fn to_tensors(pixels: &[u8], labels: &[u8], shape: [usize; 3]) -> (Tensor, Tensor) {
+/// In-memory pixels from raw bytes (`[N, C, H, W]`, row-major), and `i64` labels.
+fn to_tensors(pixels: &[u8], labels: &[u8], shape: [usize; 3]) -> (Pixels, Tensor) {
     let n = labels.len() as i64;
     let [c, h, w] = shape.map(|d| d as i64);
     let images = Tensor::from_slice(pixels).view([n, c, h, w]);
     let labels = Tensor::from_slice(labels).to_kind(Kind::Int64);
-    (images, labels)
+    (Pixels::Memory(images), labels)
 }
 
 /// Reads a whole file, telling a missing file (with how to get it) from other I/O errors.

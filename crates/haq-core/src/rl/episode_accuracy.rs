@@ -66,11 +66,11 @@ struct Subset {
 }
 
 impl Subset {
-    fn new(data: &Dataset, model: &Model) -> Subset {
-        Subset {
-            images: data.normalize(&data.images).to_device(model.device()),
+    fn new(data: &Dataset, model: &Model) -> Result<Subset> {
+        Ok(Subset {
+            images: data.normalize(&data.images()?).to_device(model.device()),
             labels: data.labels.to_device(model.device()),
-        }
+        })
     }
 
     fn len(&self) -> usize {
@@ -144,8 +144,8 @@ impl EpisodeAccuracy {
                 (var, value)
             })
             .collect();
-        let train = Subset::new(train, &model);
-        let val = Subset::new(val, &model);
+        let train = Subset::new(train, &model)?;
+        let val = Subset::new(val, &model)?;
         let mut this = EpisodeAccuracy {
             model,
             pretrained,

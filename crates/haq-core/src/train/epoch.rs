@@ -8,6 +8,7 @@ use tch::{Device, Kind};
 
 use super::{Network, Sgd};
 use crate::data::{Augment, Dataset};
+use crate::error::Result;
 use crate::rng::{seeded_rng, stream};
 
 /// What an epoch iterates: everything random in it follows from `(seed, epoch)`.
@@ -44,7 +45,7 @@ pub struct EpochStats {
 /// Trains `model` for one epoch of `data`. Before step `i` of the epoch the learning rate
 /// is set to `lr(i)` (the caller maps it to its global step); after it `on_step` hears
 /// how it went. Libtorch's generator is seeded from `(seed, epoch)` first, so dropout is
-/// as reproducible as the batches.
+/// as reproducible as the batches. A batch that cannot be read ends the epoch with its error.
 pub fn train_epoch(
     model: &(impl Network + ?Sized),
     opt: &mut Sgd,
@@ -53,13 +54,14 @@ pub fn train_epoch(
     device: Device,
     lr: impl Fn(usize) -> f64,
     mut on_step: impl FnMut(&StepStats),
-) -> EpochStats {
+) -> Result<EpochStats> {
     let start = Instant::now();
     tch::manual_seed(seeded_rng(spec.seed, stream::TORCH + spec.epoch as u64).next_u64() as i64);
     let batches = data.train_batches(spec.batch_size, &spec.augment, spec.seed, spec.epoch);
     let steps = batches.len();
     let (mut loss_sum, mut correct, mut images) = (0.0, 0i64, 0usize);
     for (step, batch) in batches.enumerate() {
+        let batch = batch?;
         let labels = batch.labels.to_device(device);
         let n = labels.size()[0];
         opt.set_lr(lr(step));
@@ -85,10 +87,10 @@ pub fn train_epoch(
         });
     }
     let seen = images.max(1) as f64;
-    EpochStats {
+    Ok(EpochStats {
         loss: loss_sum / seen,
         top1: 100.0 * correct as f64 / seen,
         images,
         seconds: start.elapsed().as_secs_f64(),
-    }
+    })
 }

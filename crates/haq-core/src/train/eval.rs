@@ -5,6 +5,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::Network;
 use crate::data::Dataset;
+use crate::error::Result;
 
 /// Accuracies in percent and the mean cross-entropy loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -14,17 +15,19 @@ pub struct Accuracy {
     pub loss: f64,
 }
 
-/// Evaluates `model` in eval mode, without gradients, over all of `data` in batches.
+/// Evaluates `model` in eval mode, without gradients, over all of `data` in batches; a
+/// batch that cannot be read is an error.
 pub fn evaluate(
     model: &(impl Network + ?Sized),
     data: &Dataset,
     batch_size: usize,
     device: Device,
-) -> Accuracy {
+) -> Result<Accuracy> {
     let k = data.num_classes.min(5) as i64;
     let (mut top1, mut top5, mut loss) = (0i64, 0i64, 0f64);
-    tch::no_grad(|| {
+    tch::no_grad(|| -> Result<()> {
         for batch in data.eval_batches(batch_size) {
+            let batch = batch?;
             let labels = batch.labels.to_device(device);
             let logits = model.logits(&batch.images.to_device(device), false);
             loss += logits
@@ -35,11 +38,12 @@ pub fn evaluate(
             top1 += hits.narrow(1, 0, 1).sum(Kind::Int64).int64_value(&[]);
             top5 += hits.sum(Kind::Int64).int64_value(&[]);
         }
-    });
+        Ok(())
+    })?;
     let n = data.len() as f64;
-    Accuracy {
+    Ok(Accuracy {
         top1: 100.0 * top1 as f64 / n,
         top5: 100.0 * top5 as f64 / n,
         loss: loss / n,
-    }
+    })
 }

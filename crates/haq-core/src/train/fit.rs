@@ -141,12 +141,12 @@ pub fn fit<E: From<Error>>(
             augment: recipe.augment.clone(),
         };
         let lr = |step: usize| schedule.lr(epoch * steps + step);
-        let stats = train_epoch(net, opt, train, &spec, device, lr, &mut *on_step);
+        let stats = train_epoch(net, opt, train, &spec, device, lr, &mut *on_step)?;
         let report = EpochReport {
             epoch: epoch + 1,
             epochs: recipe.epochs,
             train: stats,
-            val: evaluate(net, val, recipe.eval_batch, device),
+            val: evaluate(net, val, recipe.eval_batch, device)?,
             lr: lr(steps.saturating_sub(1)),
         };
         on_epoch(&report, opt)?;
