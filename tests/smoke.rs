@@ -185,7 +185,7 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         .as_array()
         .expect("claims.json: {claims: [...]}");
     let ids: Vec<&str> = claims.iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["a", "b", "c", "d"]);
+    assert_eq!(ids, ["a", "b", "c", "d", "e", "f"]);
     for claim in claims {
         // Every experiment is in the smoke workflow, so every claim is decided.
         let verdict = claim["verdict"].as_str().unwrap();

@@ -20,9 +20,9 @@ pub struct RunArgs {
     stages: Vec<String>,
     #[command(flatten)]
     workflow: WorkflowArgs,
-    /// Stages to run at once.
-    #[arg(short = 'j', long, default_value_t = 1)]
-    jobs: usize,
+    /// Stages to run at once (default: the workflow's `jobs:`, else 1).
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
     /// Show what would run and why, without running anything.
     #[arg(long)]
     dry_run: bool,
@@ -110,7 +110,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     executor::install_interrupt_handler();
     let opts = Options {
-        jobs: args.jobs,
+        jobs: args.jobs.unwrap_or(wf.jobs),
         force,
         progress: std::io::stderr().is_terminal(),
         echo: !args.quiet,

@@ -30,10 +30,16 @@ pub struct Settings {
     pub device: String,
     pub dataset: DatasetSettings,
     pub model: ModelSettings,
+    /// libtorch's intra-op threads in a stage; by default libtorch's own choice (every
+    /// core). Two one-thread stages side by side (`haq run -j 2`) train faster than one
+    /// two-thread stage on a 2-core machine. A param like any other, so part of the
+    /// fingerprint: float sums may depend on the thread count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 /// The keys of [`Settings`] in a stage's params.
-const SETTINGS_KEYS: [&str; 4] = ["seed", "device", "dataset", "model"];
+const SETTINGS_KEYS: [&str; 5] = ["seed", "device", "dataset", "model", "threads"];
 
 impl Settings {
     /// Splits a stage's params into the shared settings and the stage's own params `T`,
@@ -64,6 +70,21 @@ impl Settings {
             ))
         })?;
         Ok((settings, own))
+    }
+
+    /// Sets libtorch's thread count from `threads`, if given (at least 1).
+    pub fn apply_threads(&self) -> Result<()> {
+        match self.threads {
+            None => Ok(()),
+            Some(0) => Err(Error::Config {
+                field: "threads".into(),
+                problem: "must be at least 1 (or left out: every core)".into(),
+            }),
+            Some(n) => {
+                tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
+                Ok(())
+            }
+        }
     }
 
     /// The libtorch device `device` names; a CUDA device must exist.

@@ -52,6 +52,13 @@ pub enum Error {
         min_bits: u8,
     },
 
+    /// Training whose loss stopped being a finite number at every step of an epoch.
+    #[error(
+        "training diverged: the loss was not a finite number at any of the {steps} steps of \
+         epoch {epoch}; lower the learning rate, or raise the policy's narrowest bit widths"
+    )]
+    Diverged { epoch: usize, steps: usize },
+
     /// A search checkpoint that cannot be read or was written by another search.
     #[error("search checkpoint: {0}")]
     Checkpoint(String),

@@ -118,3 +118,24 @@ fn splits_are_seeded_and_shape_the_network() {
     let err = b.dataset.load(b.seed).unwrap_err().to_string();
     assert!(err.contains("dataset.val_size"), "{err}");
 }
+
+#[test]
+fn threads_set_libtorch_and_zero_is_refused() {
+    let (settings, _): (Settings, Own) =
+        Settings::split_params(&params(json!({"calib_batch": 1, "threads": 1}))).unwrap();
+    assert_eq!(settings.threads, Some(1));
+    settings.apply_threads().unwrap();
+    assert_eq!(tch::get_num_threads(), 1);
+
+    // Left out: libtorch's own choice, untouched.
+    let (unset, _): (Settings, Own) =
+        Settings::split_params(&params(json!({"calib_batch": 1}))).unwrap();
+    assert_eq!(unset.threads, None);
+    unset.apply_threads().unwrap();
+    assert_eq!(tch::get_num_threads(), 1);
+
+    let (zero, _): (Settings, Own) =
+        Settings::split_params(&params(json!({"calib_batch": 1, "threads": 0}))).unwrap();
+    let e = zero.apply_threads().unwrap_err().to_string();
+    assert!(e.contains("threads") && e.contains("at least 1"), "{e}");
+}

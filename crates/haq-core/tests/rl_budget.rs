@@ -250,3 +250,103 @@ fn budgets_resolve_from_a_ratio_a_matched_policy_or_an_absolute_cost() {
         }
     );
 }
+
+#[test]
+fn the_fill_spends_what_the_sweep_left_and_stops_where_no_bit_fits() {
+    let ls = mobilenet_v2();
+    let mut rng = seeded_rng(9, 0);
+    for (model, unit, mode) in OBJECTIVES {
+        let range = BitRange::default_for(mode);
+        let env = Env::new(&ls, mode, range).unwrap();
+        let costs = Costs::new(model, unit, mode, &ls);
+        let min = costs.cost(&env.min_policy());
+        let max = costs.cost(&env.policy(&vec![1.0; env.steps()]));
+        let mut free_seen = 0;
+        for trial in 0..10 {
+            let value = min + rng.gen::<f64>() * (max - min);
+            let budget = Budget::Absolute { value, unit };
+            let constraint = Constraint::new(costs.objective(), &budget, &env).unwrap();
+            let mut policy = random_policy(&env, &mut rng);
+            let swept = constraint.enforce(&mut policy).unwrap();
+            let before = policy.clone();
+            let cost = constraint.fill(&mut policy, range.max);
+            let what = format!("{model} trial {trial}: budget {value}");
+            assert_eq!(cost, constraint.cost(&policy), "{what}");
+            assert!(swept <= cost && cost <= value, "{what}: {swept} -> {cost}");
+            policy.check(ls.len()).unwrap();
+            if mode == Mode::Linear {
+                assert_eq!(policy.layers[0], before.layers[0], "{what}: pinned layer");
+            }
+            // Only raised, never beyond the range.
+            for (b, a) in before.layers.iter().zip(&policy.layers) {
+                assert!(b.w_bits <= a.w_bits && a.w_bits <= range.max, "{what}");
+                assert!(b.a_bits <= a.a_bits && a.a_bits.unwrap_or(0) <= range.max);
+            }
+            // Maximal: no single bit more fits the budget.
+            for i in usize::from(mode == Mode::Linear)..ls.len() {
+                let mut raised = policy.clone();
+                if raised.layers[i].w_bits < range.max {
+                    raised.layers[i].w_bits += 1;
+                    assert!(constraint.cost(&raised) > value, "{what}: layer {i} w");
+                }
+                let mut raised = policy.clone();
+                if let Some(a) = raised.layers[i].a_bits.filter(|&a| a < range.max) {
+                    raised.layers[i].a_bits = Some(a + 1);
+                    assert!(constraint.cost(&raised) > value, "{what}: layer {i} a");
+                }
+            }
+            // On BISMO edge, raising one operand of a memory-bound layer costs nothing: the
+            // fill takes every such increase.
+            if model == "bismo-edge" {
+                free_seen += policy
+                    .layers
+                    .iter()
+                    .zip(&before.layers)
+                    .filter(|(a, b)| a != b)
+                    .count();
+            }
+        }
+        if model == "bismo-edge" {
+            assert!(free_seen > 0, "the fill raised nothing on bismo-edge");
+        }
+    }
+}
+
+#[test]
+fn baselines_and_searches_pin_the_same_layer() {
+    let ls = mobilenet_v2();
+    let n = ls.len();
+    let env = Env::new(&ls, Mode::Linear, BitRange::default_for(Mode::Linear)).unwrap();
+    // The first layer, and only it, is pinned at w8 a8: in every fixed-bit baseline ...
+    for k in 2..=8 {
+        for spec in [format!("uniform:{k}"), format!("uniform-w{k}a{k}")] {
+            let p = Policy::parse(&spec, n).unwrap();
+            assert_eq!(p.layers[0].to_string(), "w8 a8", "{spec}");
+            assert!(p.layers[1..]
+                .iter()
+                .all(|l| l.w_bits == k && l.a_bits == Some(k)));
+        }
+    }
+    // ... and in every searched policy, whatever the agent's actions, budget sweep and fill.
+    for actions in [vec![0.0; env.steps()], vec![1.0; env.steps()]] {
+        let p = env.policy(&actions);
+        assert_eq!(p.layers[0].to_string(), "w8 a8");
+        if actions[0] == 0.0 {
+            assert_eq!(
+                p.layers[n - 1].to_string(),
+                "w2 a2",
+                "the classifier is searched"
+            );
+        }
+    }
+    assert!((0..n).all(|i| Mode::Linear.is_pinned(i) == (i == 0)));
+    // k-means (size) policies pin nothing: Deep Compression clusters every layer.
+    assert!((0..n).all(|i| !Mode::Kmeans.is_pinned(i)));
+    let costs = Costs::new("bismo-edge", Unit::Ms, Mode::Linear, &ls);
+    let budget = Budget::Match("uniform:3".into());
+    let constraint = Constraint::new(costs.objective(), &budget, &env).unwrap();
+    let mut p = env.policy(&vec![1.0; env.steps()]);
+    constraint.enforce(&mut p).unwrap();
+    constraint.fill(&mut p, 8);
+    assert_eq!(p.layers[0].to_string(), "w8 a8");
+}

@@ -11,7 +11,7 @@ use haq_core::config::{DatasetSettings, ModelSettings, Splits};
 use haq_core::data::{Augment, DatasetName};
 use haq_core::models::Model;
 use haq_core::quant::{measure_clips, ClipTable, Policy};
-use haq_core::rl::{EpisodeAccuracy, FinetuneConfig};
+use haq_core::rl::{EpisodeAccuracy, FinetuneConfig, Scoring};
 use haq_core::train::{train_epoch, CosineSchedule, EpochSpec, Sgd, SgdConfig};
 use tch::{Device, Kind};
 
@@ -72,7 +72,15 @@ fn pretrained() -> (Model, ClipTable, Splits) {
 fn episode_accuracy(model: Model, clips: ClipTable, splits: &Splits) -> EpisodeAccuracy {
     let train = splits.train.subset(1024, SEED).unwrap();
     let val = splits.val.subset(500, SEED).unwrap();
-    EpisodeAccuracy::new(model, clips, &train, &val, FinetuneConfig::new(6, 32), SEED).unwrap()
+    EpisodeAccuracy::new(
+        model,
+        clips,
+        &train,
+        &val,
+        Scoring::Finetune(FinetuneConfig::new(6, 32)),
+        SEED,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -150,7 +158,7 @@ fn unfit_settings_are_refused() {
     let images = train.eval_batches(64).next().unwrap().unwrap().images;
     let clips = measure_clips(&model(), &images).unwrap();
     let err = |model: Model, clips: ClipTable, config: FinetuneConfig| {
-        EpisodeAccuracy::new(model, clips, &train, val, config, SEED)
+        EpisodeAccuracy::new(model, clips, &train, val, Scoring::Finetune(config), SEED)
             .err()
             .unwrap()
             .to_string()

@@ -140,6 +140,7 @@ fn hand_built(stages: Vec<StageSpec>) -> Workflow {
         store: "/tmp/.haq/store.db".into(),
         seed: 0,
         device: "cpu".into(),
+        jobs: 1,
         stages,
     }
 }

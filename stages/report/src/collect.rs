@@ -61,6 +61,51 @@ pub struct SearchSummary {
     /// The float model's top-1 on the search-val subset, in percent.
     pub float_accuracy: f64,
     pub warmup: usize,
+    /// `ddpg` (HAQ) or `random` (random search, the control); searches written before
+    /// random search existed are DDPG's.
+    #[serde(default)]
+    pub agent: Agent,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agent {
+    #[default]
+    Ddpg,
+    Random,
+}
+
+impl Search {
+    pub fn is_random(&self) -> bool {
+        self.summary.agent == Agent::Random
+    }
+
+    /// The best reward, from the last episode.
+    pub fn best_reward(&self) -> Option<f64> {
+        self.episodes.last().map(|e| e.best_reward)
+    }
+}
+
+impl Experiments {
+    /// The random search that is `searches[i]`'s control: same hardware, objective and
+    /// budget (the first by stage name), for a DDPG search.
+    pub fn control_of(&self, i: usize) -> Option<usize> {
+        let s = &self.searches[i];
+        if s.is_random() {
+            return None;
+        }
+        self.searches.iter().position(|c| {
+            c.is_random()
+                && c.summary.hardware == s.summary.hardware
+                && c.summary.objective == s.summary.objective
+                && c.summary.budget == s.summary.budget
+        })
+    }
+
+    /// The finetune of `searches[i]`'s best policy, if any.
+    pub fn finetune_of(&self, i: usize) -> Option<&Finetune> {
+        self.finetunes.iter().find(|f| f.search == Some(i))
+    }
 }
 
 /// The fields of one entry of a search's `episodes` output the report uses.

@@ -50,8 +50,19 @@ pub fn figures(exp: &Experiments) -> anyhow::Result<Vec<Figure>> {
     for (name, plot) in policy_groups(exp, &roles) {
         out.push(render(name, &plot)?);
     }
-    for search in &exp.searches {
-        let plot = SearchCurve::new(search);
+    // A random search is drawn on the curve of the DDPG search it controls, and alone
+    // only when it controls none.
+    let controls: Vec<usize> = (0..exp.searches.len())
+        .filter_map(|i| exp.control_of(i))
+        .collect();
+    for (i, search) in exp.searches.iter().enumerate() {
+        if controls.contains(&i) {
+            continue;
+        }
+        let plot = SearchCurve {
+            search,
+            control: exp.control_of(i).map(|c| &exp.searches[c]),
+        };
         out.push(render(format!("search-{}", slug(&search.stage)), &plot)?);
     }
     for (name, plot) in accuracy_cost_plots(exp) {
@@ -236,7 +247,7 @@ struct PolicyBits<'a> {
 
 fn policy_groups<'a>(exp: &'a Experiments, roles: &'a [Role]) -> Vec<(String, PolicyBits<'a>)> {
     let mut groups: BTreeMap<(u8, String), PolicyBits> = BTreeMap::new();
-    for s in &exp.searches {
+    for s in exp.searches.iter().filter(|s| !s.is_random()) {
         let rank = match s.summary.objective {
             Resource::Latency => 0,
             Resource::Energy => 1,
@@ -406,18 +417,15 @@ impl Plot for PolicyBits<'_> {
 
 struct SearchCurve<'a> {
     search: &'a Search,
-}
-
-impl<'a> SearchCurve<'a> {
-    fn new(search: &'a Search) -> Self {
-        SearchCurve { search }
-    }
+    /// The random search with the same setting, whose best so far is drawn beside.
+    control: Option<&'a Search>,
 }
 
 const BLUE: RGBColor = RGBColor(30, 100, 200);
 const RED: RGBColor = RGBColor(200, 30, 40);
 const GREY: RGBColor = RGBColor(150, 150, 150);
 const DARK_GREEN: RGBColor = RGBColor(30, 130, 60);
+const ORANGE: RGBColor = RGBColor(230, 120, 20);
 
 /// `lo..hi` of `values` with 8% of the span as padding, or 5% of the value when they
 /// are all equal (half a unit around 0).
@@ -438,18 +446,19 @@ fn padded(values: impl IntoIterator<Item = f64>) -> std::ops::Range<f64> {
 }
 
 impl SearchCurve<'_> {
-    /// One panel: a value per episode (warm-up ones grey), its best so far, and a
-    /// reference line.
+    /// One panel: a value per episode (warm-up ones grey), its best so far, the
+    /// control's best so far, and a reference line.
     fn panel<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
         y_desc: &str,
         values: &[f64],
         best: &[f64],
+        control: &[f64],
         reference: f64,
     ) -> Drawn<DB> {
-        let n = values.len() as f64;
-        let y = padded(values.iter().copied().chain([reference]));
+        let n = values.len().max(control.len()) as f64;
+        let y = padded(values.iter().chain(control).copied().chain([reference]));
         let warmup = self.search.summary.warmup.min(values.len()) as f64;
         let mut chart = ChartBuilder::on(area)
             .margin(8)
@@ -473,6 +482,10 @@ impl SearchCurve<'_> {
         chart.draw_series(LineSeries::new(
             [(-0.5, reference), (n - 0.5, reference)],
             DARK_GREEN.stroke_width(1),
+        ))?;
+        chart.draw_series(LineSeries::new(
+            control.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            ORANGE.stroke_width(2),
         ))?;
         chart.draw_series(LineSeries::new(
             best.iter().enumerate().map(|(i, v)| (i as f64, *v)),
@@ -510,14 +523,26 @@ impl Plot for SearchCurve<'_> {
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
         let best_rewards: Vec<f64> = episodes.iter().map(|e| e.best_reward).collect();
         let accuracies: Vec<f64> = episodes.iter().map(|e| e.accuracy).collect();
-        let best_accuracies: Vec<f64> = accuracies
-            .iter()
-            .scan(f64::NEG_INFINITY, |best, a| {
-                *best = best.max(*a);
-                Some(*best)
-            })
-            .collect();
+        let running_max = |values: Vec<f64>| -> Vec<f64> {
+            values
+                .into_iter()
+                .scan(f64::NEG_INFINITY, |best, a| {
+                    *best = best.max(a);
+                    Some(*best)
+                })
+                .collect()
+        };
+        let best_accuracies = running_max(accuracies.clone());
+        let control = self.control.map_or(&[][..], |c| &c.episodes[..]);
+        let control_rewards: Vec<f64> = control.iter().map(|e| e.best_reward).collect();
+        let control_accuracies = running_max(control.iter().map(|e| e.accuracy).collect());
         let (top, charts) = area.split_vertically(legend_height(2));
+        let control_entry = self.control.map(|c| {
+            (
+                format!("random search ({}), best so far", c.stage),
+                Mark::Line(ORANGE.to_rgba()),
+            )
+        });
         legend(
             &top,
             &[
@@ -535,15 +560,26 @@ impl Plot for SearchCurve<'_> {
                     Mark::Line(DARK_GREEN.to_rgba()),
                 ),
                 ("warm-up".into(), Mark::Bar(GREY.mix(0.15))),
-            ],
+            ]
+            .into_iter()
+            .chain(control_entry)
+            .collect::<Vec<_>>(),
         )?;
         let (upper, lower) = charts.split_vertically(PANEL_HEIGHT);
-        self.panel(&upper, "reward", &rewards, &best_rewards, 0.0)?;
+        self.panel(
+            &upper,
+            "reward",
+            &rewards,
+            &best_rewards,
+            &control_rewards,
+            0.0,
+        )?;
         self.panel(
             &lower,
             "search-val top-1 (%)",
             &accuracies,
             &best_accuracies,
+            &control_accuracies,
             self.search.summary.float_accuracy,
         )
     }
@@ -598,7 +634,11 @@ fn point_series(exp: &Experiments, f: &Finetune) -> (String, Mark) {
         None if f.policy.is_linear() => ("PACT (fixed bits)".into(), Mark::Circle(BLUE.to_rgba())),
         None => (
             "Deep Compression (fixed bits)".into(),
-            Mark::Triangle(RGBColor(230, 120, 20).to_rgba()),
+            Mark::Triangle(ORANGE.to_rgba()),
+        ),
+        Some(i) if exp.searches[i].is_random() => (
+            "Random search (control)".into(),
+            Mark::Triangle(GREY.to_rgba()),
         ),
         Some(i) => {
             let objective = exp.searches[i].summary.objective;

@@ -22,6 +22,8 @@ pub enum Method {
     /// A fixed-bit baseline in k-means mode (the paper's Deep Compression rows).
     DeepCompression,
     Haq,
+    /// The control: random search with HAQ's episodes, reward and budget.
+    RandomSearch,
 }
 
 impl Method {
@@ -31,6 +33,7 @@ impl Method {
             Method::Pact => "PACT",
             Method::DeepCompression => "Deep Compression",
             Method::Haq => "HAQ",
+            Method::RandomSearch => "Random search",
         }
     }
 }
@@ -52,7 +55,8 @@ pub struct Row {
     /// The stage the row's numbers come from.
     pub stage: String,
     /// For a HAQ row, the index (in the table's rows) of the fixed-bit row it is compared
-    /// with: the cheapest one costing at least the search's budget.
+    /// with: the one costing the search's budget (a `match` budget's baseline), if any.
+    /// The row is listed under the cheapest fixed-bit row costing at least its budget.
     pub baseline: Option<usize>,
 }
 
@@ -148,7 +152,11 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         baseline: None,
     }];
     let haq_row = |f: &Finetune, baseline: Option<usize>| Row {
-        method: Method::Haq,
+        method: if exp.searches[f.search.unwrap()].is_random() {
+            Method::RandomSearch
+        } else {
+            Method::Haq
+        },
         weights: "flexible".into(),
         activations: linear.then(|| "flexible".into()),
         top1: f.accuracy.test_top1,
@@ -176,9 +184,12 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
             stage: f.stage.clone(),
             baseline: None,
         });
+        // Compared with it only when it costs the budget: a search below a baseline's
+        // cost (the abstract's ratio budgets) has no same-cost baseline.
+        let same_cost = |budget: f64| *cost <= budget * (1.0 + COST_TOLERANCE);
         for (h, budget) in &haq {
             if baseline_of(*budget) == Some(i) {
-                rows.push(haq_row(h, Some(at)));
+                rows.push(haq_row(h, same_cost(*budget).then_some(at)));
             }
         }
     }

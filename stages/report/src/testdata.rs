@@ -9,7 +9,7 @@ use haq_core::hw::Unit;
 use haq_core::quant::{LayerBits, Policy};
 use haq_core::rl::{Budget, Resource};
 
-use crate::collect::{Accuracy, Episode, Experiments, Finetune, Search, SearchSummary};
+use crate::collect::{Accuracy, Agent, Episode, Experiments, Finetune, Search, SearchSummary};
 
 fn layer(index: usize, kind: LayerKind, c_in: usize, c_out: usize, kernel: usize) -> LayerInfo {
     let groups = if kind == LayerKind::Depthwise {
@@ -83,6 +83,7 @@ fn search(
             budget_value: value,
             float_accuracy: 90.0,
             warmup: 2,
+            agent: Agent::Ddpg,
         },
         episodes: rewards
             .iter()

@@ -31,7 +31,8 @@ use haq_core::hw::{by_name, CostTable, Unit};
 use haq_core::models::Model;
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::rl::{
-    BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Resource, Search, SearchConfig,
+    BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Resource, Scoring, Search,
+    SearchConfig,
 };
 use haq_core::train::from_safetensors;
 use haq_store::stage::StageContext;
@@ -48,8 +49,23 @@ struct Params {
     episodes: usize,
     /// Episodes of uniformly random actions before the agent acts (the paper: 20).
     warmup: usize,
-    finetune_steps: usize,
-    finetune_batch: usize,
+    /// `ddpg` (HAQ's agent) or `random` (random search, the control).
+    #[serde(default)]
+    agent: AgentKind,
+    /// How an episode scores its policy: `calibrate` (batch-norm statistics
+    /// re-estimated on `calibrate_images` images, no SGD) or `finetune` (the paper's:
+    /// `finetune_steps` SGD steps of `finetune_batch` images).
+    #[serde(default)]
+    reward: RewardMode,
+    #[serde(default = "default_calibrate_images")]
+    calibrate_images: usize,
+    #[serde(default)]
+    finetune_steps: Option<usize>,
+    #[serde(default)]
+    finetune_batch: Option<usize>,
+    /// After the budget sweep, raise bits while the budget allows (default: yes).
+    #[serde(default = "yes")]
+    fill_budget: bool,
     /// Images of the search-train subset, drawn (seeded) from the training split less
     /// the validation examples.
     train_subset: usize,
@@ -58,6 +74,32 @@ struct Params {
     /// The bit widths searched; by default 2..=8 (latency, energy) or 1..=8 (size).
     #[serde(default)]
     bits: Option<BitRange>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum AgentKind {
+    #[default]
+    Ddpg,
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RewardMode {
+    /// The default: it ranks policies like their final accuracy at least as well as
+    /// the finetune, in a fraction of the time (docs/search.md).
+    #[default]
+    Calibrate,
+    Finetune,
+}
+
+fn default_calibrate_images() -> usize {
+    512
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The `policy` output.
@@ -86,6 +128,8 @@ struct Summary<'a> {
     float_accuracy: f64,
     episodes: usize,
     warmup: usize,
+    agent: AgentKind,
+    reward: RewardMode,
     best_episode: usize,
     best_reward: f64,
     best_accuracy: f64,
@@ -120,6 +164,8 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     })?;
     let objective = p.objective.objective(cost_model.as_ref(), table, &layers)?;
 
+    settings.apply_threads()?;
+
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
     let model = Model::new(
@@ -142,8 +188,23 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         .val
         .subset(p.val_subset, settings.seed)
         .context("params: val_subset (at most the dataset's val_size)")?;
-    let finetune = FinetuneConfig::new(p.finetune_steps, p.finetune_batch);
-    let mut accuracy = EpisodeAccuracy::new(model, clips, &train, &val, finetune, settings.seed)?;
+    let scoring = match (p.reward, p.finetune_steps, p.finetune_batch) {
+        (RewardMode::Calibrate, None, None) => Scoring::Calibrate {
+            images: p.calibrate_images,
+        },
+        (RewardMode::Calibrate, ..) => anyhow::bail!(
+            "params: finetune_steps and finetune_batch apply to `reward: finetune` only; \
+             remove them, or set reward: finetune"
+        ),
+        (RewardMode::Finetune, Some(steps), Some(batch)) => {
+            Scoring::Finetune(FinetuneConfig::new(steps, batch))
+        }
+        (RewardMode::Finetune, ..) => anyhow::bail!(
+            "params: `reward: finetune` needs finetune_steps and finetune_batch (e.g. 30 \
+             and 32)"
+        ),
+    };
+    let mut accuracy = EpisodeAccuracy::new(model, clips, &train, &val, scoring, settings.seed)?;
     let float_accuracy = accuracy.float_accuracy();
 
     let mode = p.objective.mode();
@@ -151,8 +212,11 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         bits: p.bits.unwrap_or(BitRange::default_for(mode)),
         agent: DdpgConfig {
             warmup: p.warmup,
+            episodes: p.episodes,
+            random: p.agent == AgentKind::Random,
             ..DdpgConfig::default()
         },
+        fill_budget: p.fill_budget,
         ..SearchConfig::new(mode, settings.seed)
     };
     let mut search = Search::new(config, &layers, objective, &p.budget, float_accuracy)?;
@@ -195,7 +259,11 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             measured = Some(m);
             Ok(m.accuracy)
         })?;
-        let measured = measured.expect("run_episode measured its policy");
+        let measured: haq_core::rl::Measurement =
+            measured.expect("run_episode measured its policy");
+        if measured.diverged {
+            println!("episode {episode}: the finetune diverged; scored as collapsed (0%)");
+        }
         let times = Times::new(since.elapsed(), &measured, report.agent_time);
         since = Instant::now();
         let record = Episode::new(report, times);
@@ -268,6 +336,8 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         float_accuracy,
         episodes: history.len(),
         warmup: p.warmup,
+        agent: p.agent,
+        reward: p.reward,
         best_episode: best.episode,
         best_reward: best.reward,
         best_accuracy: best.accuracy,

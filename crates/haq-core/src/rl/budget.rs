@@ -252,6 +252,70 @@ impl<'a> Constraint<'a> {
         Ok(cost)
     }
 
+    /// Spends what the budget has left after [`Constraint::enforce`]: raises one bit width
+    /// at a time while the policy stays within budget, and returns its cost. Increases that
+    /// cost nothing come first (a layer whose cost depends on one operand only, such as a
+    /// memory-bound layer on BISMO), narrowest first; then the one that costs least per
+    /// unit of quantization noise removed (a width's noise step halves with each bit, so
+    /// the price is `delta cost x 2^bits`); ties go to the earlier layer, activations
+    /// before weights. A policy
+    /// under budget leaves hardware unused: this turns the budget the sweep freed into
+    /// accuracy rather than leave it idle.
+    pub fn fill(&self, policy: &mut Policy, max_bits: u8) -> f64 {
+        let mut cost = self.cost(policy);
+        loop {
+            // (not free, price, layer, is weights): the smallest goes first.
+            type Priority = (bool, f64, usize, bool);
+            let mut best: Option<(Priority, Policy, f64)> = None;
+            for index in 0..policy.layers.len() {
+                if self.mode.is_pinned(index) {
+                    continue;
+                }
+                for activation in [true, false] {
+                    let layer = policy.layers[index];
+                    let bits = if activation {
+                        match layer.a_bits {
+                            Some(a) => a,
+                            None => continue,
+                        }
+                    } else {
+                        layer.w_bits
+                    };
+                    if bits >= max_bits {
+                        continue;
+                    }
+                    let mut raised = policy.clone();
+                    if activation {
+                        raised.layers[index].a_bits = Some(bits + 1);
+                    } else {
+                        raised.layers[index].w_bits = bits + 1;
+                    }
+                    let new_cost = self.cost(&raised);
+                    if new_cost > self.budget {
+                        continue;
+                    }
+                    let delta = (new_cost - cost).max(0.0);
+                    let price = if delta > 0.0 {
+                        delta * f64::from(1u32 << bits)
+                    } else {
+                        f64::from(bits)
+                    };
+                    let key = (delta > 0.0, price, index, !activation);
+                    if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+                        best = Some((key, raised, new_cost));
+                    }
+                }
+            }
+            match best {
+                Some((_, raised, new_cost)) => {
+                    *policy = raised;
+                    cost = new_cost;
+                }
+                None => return cost,
+            }
+        }
+    }
+
     fn infeasible(&self, minimum: f64) -> Error {
         Error::Budget {
             budget: self.budget,

@@ -34,8 +34,15 @@ pub struct DdpgConfig {
     pub warmup: usize,
     /// Exploration sigma of the first episode after the warm-up ...
     pub sigma: f64,
-    /// ... multiplied by this every episode.
+    /// ... multiplied every episode by this (the paper's 0.99, for 600 episodes) or by
+    /// less, so that it reaches `final_sigma` by the last of `episodes`.
     pub sigma_decay: f64,
+    pub final_sigma: f64,
+    /// The search's length, which the exploration schedule follows.
+    pub episodes: usize,
+    /// Act uniformly at random in every episode and never learn: random search, the
+    /// control DDPG has to beat.
+    pub random: bool,
     /// Step size of the reward baseline's moving average.
     pub baseline_rate: f64,
 }
@@ -53,6 +60,11 @@ impl Default for DdpgConfig {
             warmup: 20,
             sigma: 0.5,
             sigma_decay: 0.99,
+            // NNCF's AutoQ also scales its decay to the episode count so that the last
+            // episodes barely explore; 0.05 is a tenth of the initial sigma.
+            final_sigma: 0.05,
+            episodes: 600,
+            random: false,
             baseline_rate: 0.5,
         }
     }
@@ -243,10 +255,23 @@ impl Agent {
         }
     }
 
-    /// The exploration sigma of `episode` (counted from 0), or None in the warm-up.
+    /// The exploration sigma of `episode` (counted from 0), or None when it acts at
+    /// random (the warm-up, or every episode of a random agent). It decays geometrically
+    /// from `sigma` after the warm-up, by `sigma_decay` per episode or faster, so that the
+    /// last episode's is at most `final_sigma`; 600 episodes with 20 of warm-up are the
+    /// paper's schedule, 0.5 x 0.99^k, unchanged.
     pub fn sigma(&self, episode: usize) -> Option<f64> {
-        let since = episode.checked_sub(self.config.warmup)?;
-        Some(self.config.sigma * self.config.sigma_decay.powi(since as i32))
+        let c = &self.config;
+        if c.random {
+            return None;
+        }
+        let since = episode.checked_sub(c.warmup)?;
+        let last = c.episodes.saturating_sub(c.warmup + 1);
+        if last == 0 {
+            return Some(c.sigma.min(c.final_sigma));
+        }
+        let needed = (c.final_sigma / c.sigma).powf(1.0 / last as f64);
+        Some(c.sigma * c.sigma_decay.min(needed).powi(since as i32))
     }
 
     /// The action for `state`: uniform in [0, 1) during the warm-up, afterwards the
@@ -262,10 +287,11 @@ impl Agent {
         }
     }
 
-    /// Stores a transition of `episode`; after the warm-up, also takes one update.
+    /// Stores a transition of `episode`; after the warm-up, also takes one update (a
+    /// random agent never does).
     pub fn observe(&mut self, transition: Transition, episode: usize) {
         self.replay.push(transition);
-        if episode >= self.config.warmup {
+        if self.sigma(episode).is_some() {
             self.update();
         }
     }

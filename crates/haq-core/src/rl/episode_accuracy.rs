@@ -1,6 +1,8 @@
 //! The accuracy behind each episode's reward (DESIGN §4): the pretrained model with the
-//! episode's policy applied, finetuned for a few steps on a search-train subset, then
-//! evaluated on a search-val subset.
+//! episode's policy applied, then either finetuned for a few steps on a search-train
+//! subset (the paper's reward) or only recalibrated — batch-norm statistics re-estimated
+//! on a few hundred search-train images, no SGD (as NNCF's AutoQ scores candidates) —
+//! and evaluated on a search-val subset.
 //!
 //! One model serves every episode: its pretrained values are copied back in rather than
 //! the model rebuilt, and both subsets stay normalised on the device, so an episode costs
@@ -49,13 +51,30 @@ impl FinetuneConfig {
     }
 }
 
+/// How an episode adapts the quantized model before evaluating it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scoring {
+    /// The paper's: a few SGD steps.
+    Finetune(FinetuneConfig),
+    /// Batch-norm statistics re-estimated, in one forward pass, on the first `images`
+    /// images of the search-train subset; no SGD.
+    Calibrate { images: usize },
+}
+
+/// PyTorch's and tch's batch-norm momentum, with which a training-mode forward pass
+/// blends the batch's statistics into the running ones.
+const BN_MOMENTUM: f64 = 0.1;
+
 /// One episode's accuracy and where its time went.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
     /// Top-1 on the search-val subset, in percent.
     pub accuracy: f64,
-    /// Applying the policy (k-means clustering included) and finetuning.
+    /// Applying the policy (k-means clustering included) and finetuning or recalibrating.
     pub finetune: Duration,
+    /// Whether the finetune diverged (a loss that is not a finite number): the episode
+    /// then scores 0%, a collapsed policy, and the search goes on.
+    pub diverged: bool,
     pub eval: Duration,
 }
 
@@ -84,24 +103,26 @@ pub struct EpisodeAccuracy {
     /// Every variable of the model (batch-norm statistics included) beside a copy of its
     /// pretrained value.
     pretrained: Vec<(Tensor, Tensor)>,
+    /// The batch-norm running means and variances, which recalibration re-estimates.
+    bn_stats: Vec<Tensor>,
     clips: ClipTable,
     train: Subset,
     val: Subset,
-    config: FinetuneConfig,
+    scoring: Scoring,
     seed: u64,
     float_accuracy: f64,
 }
 
 impl EpisodeAccuracy {
     /// `model` holds the pretrained weights; `clips` are the calibrate stage's (linear
-    /// policies start from them, unrecalibrated); `train` and `val` are the search's
-    /// subsets. Everything random in episode `e` follows from `(seed, e)` alone.
+    /// policies start from them); `train` and `val` are the search's subsets. Everything
+    /// random in episode `e` follows from `(seed, e)` alone.
     pub fn new(
         model: Model,
         clips: ClipTable,
         train: &Dataset,
         val: &Dataset,
-        config: FinetuneConfig,
+        scoring: Scoring,
         seed: u64,
     ) -> Result<EpisodeAccuracy> {
         let bad = |field: &str, problem: String| {
@@ -110,16 +131,21 @@ impl EpisodeAccuracy {
                 problem,
             })
         };
-        if config.steps == 0 {
-            return bad("finetune_steps", "must be at least 1".into());
-        }
         // Batch norm needs more than one value per channel in training mode.
-        if !(2..=train.len()).contains(&config.batch_size) {
+        let (field, images) = match scoring {
+            Scoring::Finetune(config) => {
+                if config.steps == 0 {
+                    return bad("finetune_steps", "must be at least 1".into());
+                }
+                ("finetune_batch", config.batch_size)
+            }
+            Scoring::Calibrate { images } => ("calibrate_images", images),
+        };
+        if !(2..=train.len()).contains(&images) {
             return bad(
-                "finetune_batch",
+                field,
                 format!(
-                    "{} is not between 2 and the {} images of the search-train subset",
-                    config.batch_size,
+                    "{images} is not between 2 and the {} images of the search-train subset",
                     train.len()
                 ),
             );
@@ -135,9 +161,13 @@ impl EpisodeAccuracy {
                 ),
             );
         }
-        let pretrained = model
-            .var_store()
-            .variables()
+        let variables = model.var_store().variables();
+        let bn_stats = variables
+            .iter()
+            .filter(|(name, _)| name.ends_with("running_mean") || name.ends_with("running_var"))
+            .map(|(_, var)| var.shallow_clone())
+            .collect();
+        let pretrained = variables
             .into_values()
             .map(|var| {
                 let value = var.detach().copy();
@@ -149,10 +179,11 @@ impl EpisodeAccuracy {
         let mut this = EpisodeAccuracy {
             model,
             pretrained,
+            bn_stats,
             clips,
             train,
             val,
-            config,
+            scoring,
             seed,
             float_accuracy: 0.0,
         };
@@ -171,36 +202,71 @@ impl EpisodeAccuracy {
     }
 
     /// The accuracy of `policy` in episode `episode`: the pretrained model quantized by
-    /// `policy` (linear or k-means, as the policy is), finetuned, evaluated.
+    /// `policy` (linear or k-means, as the policy is), finetuned or recalibrated,
+    /// evaluated.
     pub fn measure(&mut self, policy: &Policy, episode: usize) -> Result<Measurement> {
         let start = Instant::now();
         self.reset();
         let mut rng = seeded_rng(self.seed, stream::SEARCH_EPISODE + episode as u64);
         // Dropout draws from libtorch's generator.
         tch::manual_seed(rng.next_u64() as i64);
-        let (finetune, accuracy) = match Mode::of(policy) {
+        let (diverged, finetune, accuracy) = match Mode::of(policy) {
             Mode::Linear => {
                 let root = self.model.var_store().root();
                 let quantizer = LinearQuantizer::new(&(root / "quant"), policy, &self.clips)?;
-                self.finetune(&quantizer, &mut rng, || {});
+                let diverged = self.adapt(&quantizer, &mut rng, || {});
                 let finetune = start.elapsed();
-                (finetune, self.evaluate(&quantizer))
+                (diverged, finetune, self.evaluate(&quantizer))
             }
             Mode::Kmeans => {
                 let weights = (0..self.model.layers().len())
                     .map(|i| self.model.layer_weight(i))
                     .collect();
                 let mut quantizer = KmeansQuantizer::new(weights, policy, rng.next_u64())?;
-                self.finetune(&FullPrecision, &mut rng, || quantizer.update());
+                let diverged = self.adapt(&FullPrecision, &mut rng, || quantizer.update());
                 let finetune = start.elapsed();
-                (finetune, self.evaluate(&FullPrecision))
+                (diverged, finetune, self.evaluate(&FullPrecision))
             }
         };
         Ok(Measurement {
-            accuracy,
+            accuracy: if diverged { 0.0 } else { accuracy },
             finetune,
             eval: start.elapsed() - finetune,
+            diverged,
         })
+    }
+
+    /// Finetunes or recalibrates, as the scoring says; true when the finetune diverged.
+    fn adapt(
+        &self,
+        quantizer: &dyn LayerQuantizer,
+        rng: &mut ChaCha8Rng,
+        after_step: impl FnMut(),
+    ) -> bool {
+        match self.scoring {
+            Scoring::Finetune(config) => self.finetune(quantizer, config, rng, after_step),
+            Scoring::Calibrate { images } => {
+                self.recalibrate(quantizer, images);
+                false
+            }
+        }
+    }
+
+    /// Re-estimates every batch norm's running statistics on the first `images` images
+    /// of the search-train subset, seen through `quantizer`: with the running values
+    /// zeroed, one training-mode pass leaves `momentum x` the batch's statistics in them.
+    fn recalibrate(&self, quantizer: &dyn LayerQuantizer, images: usize) {
+        let net = self.model.quantized(quantizer);
+        tch::no_grad(|| {
+            for stat in &self.bn_stats {
+                let _ = stat.shallow_clone().zero_();
+            }
+            let batch = self.train.images.narrow(0, 0, images as i64);
+            let _ = net.logits(&batch, true);
+            for stat in &self.bn_stats {
+                let _ = stat.shallow_clone().g_div_scalar_(BN_MOMENTUM);
+            }
+        });
     }
 
     /// Puts the pretrained values back.
@@ -214,19 +280,21 @@ impl EpisodeAccuracy {
 
     /// `config.steps` SGD steps from fresh optimiser state on batches of the search-train
     /// subset, reshuffled (by `rng`) each time it runs out; `after_step` follows each step.
+    /// Stops and returns true at the first loss that is not a finite number.
     fn finetune(
         &self,
         quantizer: &dyn LayerQuantizer,
+        config: FinetuneConfig,
         rng: &mut ChaCha8Rng,
         mut after_step: impl FnMut(),
-    ) {
+    ) -> bool {
         let net = self.model.quantized(quantizer);
         // Built here rather than once, as the linear quantizer's clips join the variables.
-        let mut opt = Sgd::new(self.model.var_store(), self.config.sgd);
-        let batch = self.config.batch_size;
+        let mut opt = Sgd::new(self.model.var_store(), config.sgd);
+        let batch = config.batch_size;
         let mut order: Vec<i64> = (0..self.train.len() as i64).collect();
         let mut next = order.len();
-        for _ in 0..self.config.steps {
+        for _ in 0..config.steps {
             // Like an epoch of `Dataset::train_batches`, the few left over are dropped.
             if next + batch > order.len() {
                 order.shuffle(rng);
@@ -238,9 +306,15 @@ impl EpisodeAccuracy {
             let images = self.train.images.index_select(0, &index);
             let labels = self.train.labels.index_select(0, &index);
             let loss = net.logits(&images, true).cross_entropy_for_logits(&labels);
-            opt.backward_step(&loss);
-            after_step();
+            if !loss.double_value(&[]).is_finite() {
+                return true;
+            }
+            // A step with non-finite gradients is skipped (`Sgd::backward_step`).
+            if opt.backward_step(&loss) {
+                after_step();
+            }
         }
+        false
     }
 
     /// Top-1 on the search-val subset, in percent.

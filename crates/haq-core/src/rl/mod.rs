@@ -27,7 +27,7 @@ pub use env::{BitRange, Env, Mode, Observation, N_FEATURES};
 #[cfg(feature = "torch")]
 pub use ddpg::{Agent, DdpgConfig};
 #[cfg(feature = "torch")]
-pub use episode_accuracy::{EpisodeAccuracy, FinetuneConfig, Measurement};
+pub use episode_accuracy::{EpisodeAccuracy, FinetuneConfig, Measurement, Scoring};
 #[cfg(feature = "torch")]
 pub use replay::Transition;
 #[cfg(feature = "torch")]

@@ -23,6 +23,14 @@ pub struct SearchConfig {
     pub seed: u64,
     #[serde(default)]
     pub agent: DdpgConfig,
+    /// After the budget sweep, raise bits while the budget allows
+    /// ([`Constraint::fill`](super::budget::Constraint::fill)).
+    #[serde(default = "yes")]
+    pub fill_budget: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl SearchConfig {
@@ -33,6 +41,7 @@ impl SearchConfig {
             bits: BitRange::default_for(mode),
             seed,
             agent: DdpgConfig::default(),
+            fill_budget: true,
         }
     }
 }
@@ -178,7 +187,10 @@ impl<'a> Search<'a> {
             actions.push(previous);
         }
         let mut policy = self.env.policy(&actions);
-        let cost = self.constraint.enforce(&mut policy)?;
+        let mut cost = self.constraint.enforce(&mut policy)?;
+        if self.config.fill_budget {
+            cost = self.constraint.fill(&mut policy, self.env.bit_range().max);
+        }
         let before_accuracy = start.elapsed();
 
         let accuracy = accuracy(&policy)?;

@@ -92,7 +92,7 @@ pub struct EpochReport {
 
 impl EpochReport {
     /// The metrics a training stage logs for the epoch, at step `epoch`.
-    pub fn metrics(&self) -> [(&'static str, f64); 6] {
+    pub fn metrics(&self) -> [(&'static str, f64); 7] {
         [
             ("train_loss", self.train.loss),
             ("train_top1", self.train.top1),
@@ -100,6 +100,7 @@ impl EpochReport {
             ("val_top5", self.val.top5),
             ("lr", self.lr),
             ("epoch_seconds", self.train.seconds),
+            ("skipped_steps", self.train.skipped as f64),
         ]
     }
 }
@@ -111,7 +112,15 @@ impl std::fmt::Display for EpochReport {
             "epoch {}/{}: loss {:.4}, train top-1 {:.2}%, val top-1 {:.2}% top-5 {:.2}%, lr {:.5}, {:.1}s",
             self.epoch, self.epochs, self.train.loss, self.train.top1, self.val.top1, self.val.top5, self.lr,
             self.train.seconds
-        )
+        )?;
+        if self.train.skipped > 0 {
+            write!(
+                f,
+                ", {} steps skipped (non-finite loss)",
+                self.train.skipped
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -109,11 +109,34 @@ impl Sgd {
         });
     }
 
-    /// Clears the gradients, back-propagates `loss` and takes a step.
-    pub fn backward_step(&mut self, loss: &Tensor) {
+    /// Clears the gradients, back-propagates `loss` and takes a step, unless a gradient
+    /// is not a finite number: then the weights stay as they were and it returns false,
+    /// as PyTorch's GradScaler skips such steps. Low-bit quantization makes that happen:
+    /// a channel it turns constant has zero variance, batch norm's backward pass
+    /// multiplies its gradient by 1/sqrt(eps), about 316, and a chain of such channels
+    /// overflows float32 (tests/quant_extremes.rs). Whether a nearly constant channel is
+    /// exactly so depends on rounding, so this is also what keeps training from
+    /// diverging on one CPU and not on another.
+    pub fn backward_step(&mut self, loss: &Tensor) -> bool {
         self.zero_grad();
         loss.backward();
+        if !self.gradients_finite() {
+            return false;
+        }
         self.step();
+        true
+    }
+
+    /// Whether every gradient is a finite number (one reduction per variable).
+    fn gradients_finite(&self) -> bool {
+        let sums: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|(_, p)| p.grad())
+            .filter(Tensor::defined)
+            .map(|g| g.sum(tch::Kind::Float))
+            .collect();
+        sums.is_empty() || Tensor::stack(&sums, 0).isfinite().all().int64_value(&[]) == 1
     }
 
     /// The momentum buffers, named `momentum.<variable name>`, as copies.

@@ -30,6 +30,9 @@ pub struct Workflow {
     pub store: PathBuf,
     pub seed: u64,
     pub device: String,
+    /// Stages `haq run` runs at once unless `-j` says otherwise (the file's `jobs:`, 1 by
+    /// default). Not part of any fingerprint: it changes when stages run, not what they do.
+    pub jobs: usize,
     /// Expanded stages in declaration order (a matrix stage's expansions in matrix order).
     pub stages: Vec<StageSpec>,
 }
@@ -57,7 +60,9 @@ pub struct StageSpec {
 }
 
 /// Top-level keys; a stage may not take one of these names, so that `--set` is unambiguous.
-const TOP_LEVEL_KEYS: [&str; 6] = ["name", "store", "seed", "device", "settings", "stages"];
+const TOP_LEVEL_KEYS: [&str; 7] = [
+    "name", "store", "seed", "device", "jobs", "settings", "stages",
+];
 
 const DEFAULT_STORE: &str = ".haq/store.db";
 
@@ -141,6 +146,7 @@ impl Workflow {
             store,
             seed: top.seed,
             device: top.device,
+            jobs: top.jobs,
             stages,
         })
     }
@@ -223,6 +229,7 @@ struct Top {
     store: String,
     seed: u64,
     device: String,
+    jobs: usize,
     settings: Value,
 }
 
@@ -241,11 +248,14 @@ impl Top {
         check_device(&device).map_err(|m| doc.invalid(&[key("device")], false, m))?;
         let settings = to_json(raw.settings.clone().unwrap_or_default())
             .map_err(|m| doc.invalid(&[key("settings")], false, m))?;
+        let jobs = raw.jobs.unwrap_or(1);
+        check_jobs(jobs).map_err(|m| doc.invalid(&[key("jobs")], false, m))?;
         Ok(Top {
             name,
             store: raw.store.clone().unwrap_or_else(|| DEFAULT_STORE.into()),
             seed: raw.seed.unwrap_or(0),
             device,
+            jobs,
             settings,
         })
     }
@@ -286,10 +296,23 @@ impl Top {
                 self.name = name;
             }
             ("store", []) => self.store = typed("a store path, e.g. store=.haq/other.db")?,
+            ("jobs", []) => {
+                let jobs = serde_yaml::from_value(o.value.clone())
+                    .map_err(|_| o.error("expected a positive integer, e.g. jobs=2"))?;
+                check_jobs(jobs).map_err(|m| o.error(m))?;
+                self.jobs = jobs;
+            }
             (other, []) => unreachable!("{other} is not in TOP_LEVEL_KEYS"),
         }
         Ok(())
     }
+}
+
+fn check_jobs(jobs: usize) -> Result<(), String> {
+    if jobs == 0 {
+        return Err("jobs must be at least 1 (stages run at once)".into());
+    }
+    Ok(())
 }
 
 fn to_json(map: serde_yaml::Mapping) -> Result<Value, String> {

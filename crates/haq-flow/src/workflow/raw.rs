@@ -12,13 +12,14 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(
-    expecting = "a workflow: a map with stages: and optionally name:, store:, seed:, device:, settings:"
+    expecting = "a workflow: a map with stages: and optionally name:, store:, seed:, device:, jobs:, settings:"
 )]
 pub(super) struct RawWorkflow {
     pub name: Option<String>,
     pub store: Option<String>,
     pub seed: Option<u64>,
     pub device: Option<String>,
+    pub jobs: Option<usize>,
     pub settings: Option<serde_yaml::Mapping>,
     pub stages: OrderedMap<RawStage>,
 }
