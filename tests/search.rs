@@ -54,8 +54,8 @@ fn workflow() -> String {
         yaml += &format!(
             "  {name}:\n    run: search\n    needs: [pretrain, calibrate]\n    params: \
              {{hardware: {hardware}, objective: {objective}, budget: {budget}, episodes: 6, \
-             warmup: 3, finetune_steps: 4, finetune_batch: 32, train_subset: 256, \
-             val_subset: 200}}\n"
+             warmup: 3, reward: finetune, finetune_steps: 4, finetune_batch: 32, \
+             train_subset: 256, val_subset: 200}}\n"
         );
     }
     yaml

@@ -90,7 +90,8 @@ fn episodes_are_independent_of_history_and_bits_cost_accuracy() {
     let (model, clips, splits) = pretrained();
     let n = model.layers().len();
     println!("pretrained in {:.1} s", start.elapsed().as_secs_f64());
-    let mut acc = episode_accuracy(model, clips, &splits);
+    let (config, weights) = (model.config().clone(), model.weights());
+    let mut acc = episode_accuracy(model, clips.clone(), &splits);
     let float = acc.float_accuracy();
     assert!(float > 50.0, "pretraining failed: {float}%");
 
@@ -133,7 +134,59 @@ fn episodes_are_independent_of_history_and_bits_cost_accuracy() {
         low.accuracy < high.accuracy - 10.0,
         "w1 {low:?}, w6 {high:?}"
     );
+
+    // The reward without SGD: batch norm re-estimated on 256 images, nothing trained.
+    let model = Model::new(&config, Device::Cpu, SEED).unwrap();
+    model.load_weights(&weights).unwrap();
+    let train = splits.train.subset(1024, SEED).unwrap();
+    let val = splits.val.subset(500, SEED).unwrap();
+    let scoring = Scoring::Calibrate { images: 256 };
+    let mut calib = EpisodeAccuracy::new(model, clips, &train, &val, scoring, SEED).unwrap();
+    // The same weights and images; loading may change the weights' memory layout, and
+    // with it the kernels' rounding: a flipped image or two.
+    let drift = (calib.float_accuracy() - float).abs();
+    assert!(drift <= 0.4, "float {float} vs {}", calib.float_accuracy());
+    let w8a8 = calib.measure(&Policy::uniform(n, 8), 0).unwrap();
+    let w3a3 = calib.measure(&Policy::uniform(n, 3), 1).unwrap();
+    let w2a2 = calib.measure(&Policy::uniform(n, 2), 2).unwrap();
+    assert_eq!(
+        calib.measure(&Policy::uniform(n, 3), 7).unwrap().accuracy,
+        w3a3.accuracy
+    );
+    println!(
+        "calibrate: w8a8 {:.2}%, w3a3 {:.2}%, w2a2 {:.2}% ({:.2?} + {:.2?})",
+        w8a8.accuracy, w3a3.accuracy, w2a2.accuracy, w3a3.finetune, w3a3.eval
+    );
+    assert!((w8a8.accuracy - float).abs() < 5.0, "w8a8 {w8a8:?}");
+    assert!(w3a3.accuracy > w2a2.accuracy, "{w3a3:?} {w2a2:?}");
+    assert!(w8a8.accuracy > w3a3.accuracy - 1.0, "{w8a8:?} {w3a3:?}");
+    // Every weight is the pretrained one: recalibration trains nothing.
+    for (name, value) in calib.model().weights() {
+        if !name.contains("running_") && !name.starts_with("quant.") {
+            let original = &weights.iter().find(|(n, _)| *n == name).unwrap().1;
+            assert!(value.equal(original), "{name} changed");
+        }
+    }
+    let e = EpisodeAccuracy::new(
+        Model::new(&config, Device::Cpu, SEED).unwrap(),
+        measure_clips_of(&splits, &config),
+        &train,
+        &val,
+        Scoring::Calibrate { images: 2000 },
+        SEED,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("calibrate_images") && e.contains("1024"), "{e}");
     println!("test took {:.1} s", start.elapsed().as_secs_f64());
+}
+
+fn measure_clips_of(splits: &Splits, config: &haq_core::arch::ArchConfig) -> ClipTable {
+    let model = Model::new(config, Device::Cpu, SEED).unwrap();
+    let images = splits.train.subset(64, SEED).unwrap();
+    let images = images.eval_batches(64).next().unwrap().unwrap().images;
+    measure_clips(&model, &images).unwrap()
 }
 
 #[test]

@@ -557,7 +557,17 @@ mod tests {
         exp.searches[0].policy = linear(&[(8, 8), (6, 2), (4, 8), (6, 2), (3, 8), (4, 4)]);
         exp.searches[2].policy = kmeans(&[3, 2, 4, 2, 4, 3]);
         let v: Vec<Verdict> = claims(&exp).iter().map(|c| c.verdict).collect();
-        assert_eq!(v, [Holds, DoesNotHold, DoesNotHold, DoesNotHold]);
+        assert_eq!(
+            v,
+            [
+                Holds,
+                DoesNotHold,
+                DoesNotHold,
+                DoesNotHold,
+                NotTested,
+                NotTested
+            ]
+        );
 
         // No cloud search, no size search, no 8-bit baseline.
         exp.finetunes

@@ -276,9 +276,10 @@ impl PaperTable {
             "Fixed-bit rows cluster every layer's weights to 2^bits values (k-means). "
         };
         format!(
-            "{first}Each HAQ row follows the fixed-bit row it is compared with: the cheapest \
-             one costing at least the search's budget. Top-1 and top-5 on the test split, in \
-             percent; the float row's cost is shown only where the cost model covers 32 bits."
+            "{first}Each HAQ or random-search row follows the cheapest fixed-bit row costing \
+             at least the search's budget, its baseline when it costs exactly the budget. \
+             Top-1 and top-5 on the test split, in percent; the float row's cost is shown \
+             only where the cost model covers 32 bits."
         )
     }
 
