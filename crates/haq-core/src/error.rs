@@ -52,10 +52,11 @@ pub enum Error {
         min_bits: u8,
     },
 
-    /// Training whose loss stopped being a finite number at every step of an epoch.
+    /// Training whose loss or gradients were not finite numbers at every step of an epoch.
     #[error(
-        "training diverged: the loss was not a finite number at any of the {steps} steps of \
-         epoch {epoch}; lower the learning rate, or raise the policy's narrowest bit widths"
+        "training diverged: the loss or its gradients were not finite numbers at every one \
+         of the {steps} steps of epoch {epoch}; lower the learning rate, or raise the \
+         policy's narrowest bit widths"
     )]
     Diverged { epoch: usize, steps: usize },
 

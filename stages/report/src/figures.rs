@@ -52,16 +52,15 @@ pub fn figures(exp: &Experiments) -> anyhow::Result<Vec<Figure>> {
     }
     // A random search is drawn on the curve of the DDPG search it controls, and alone
     // only when it controls none.
-    let controls: Vec<usize> = (0..exp.searches.len())
-        .filter_map(|i| exp.control_of(i))
-        .collect();
+    let control_of: Vec<Option<usize>> =
+        (0..exp.searches.len()).map(|i| exp.control_of(i)).collect();
     for (i, search) in exp.searches.iter().enumerate() {
-        if controls.contains(&i) {
+        if control_of.contains(&Some(i)) {
             continue;
         }
         let plot = SearchCurve {
             search,
-            control: exp.control_of(i).map(|c| &exp.searches[c]),
+            control: control_of[i].map(|c| &exp.searches[c]),
         };
         out.push(render(format!("search-{}", slug(&search.stage)), &plot)?);
     }
@@ -523,19 +522,20 @@ impl Plot for SearchCurve<'_> {
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
         let best_rewards: Vec<f64> = episodes.iter().map(|e| e.best_reward).collect();
         let accuracies: Vec<f64> = episodes.iter().map(|e| e.accuracy).collect();
-        let running_max = |values: Vec<f64>| -> Vec<f64> {
+        let running_max = |values: &[f64]| -> Vec<f64> {
             values
-                .into_iter()
-                .scan(f64::NEG_INFINITY, |best, a| {
+                .iter()
+                .scan(f64::NEG_INFINITY, |best, &a| {
                     *best = best.max(a);
                     Some(*best)
                 })
                 .collect()
         };
-        let best_accuracies = running_max(accuracies.clone());
+        let best_accuracies = running_max(&accuracies);
         let control = self.control.map_or(&[][..], |c| &c.episodes[..]);
         let control_rewards: Vec<f64> = control.iter().map(|e| e.best_reward).collect();
-        let control_accuracies = running_max(control.iter().map(|e| e.accuracy).collect());
+        let control_accuracies =
+            running_max(&control.iter().map(|e| e.accuracy).collect::<Vec<_>>());
         let (top, charts) = area.split_vertically(legend_height(2));
         let control_entry = self.control.map(|c| {
             (

@@ -259,8 +259,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             measured = Some(m);
             Ok(m.accuracy)
         })?;
-        let measured: haq_core::rl::Measurement =
-            measured.expect("run_episode measured its policy");
+        let measured = measured.expect("run_episode measured its policy");
         if measured.diverged {
             println!("episode {episode}: the finetune diverged; scored as collapsed (0%)");
         }

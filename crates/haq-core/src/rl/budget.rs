@@ -258,9 +258,8 @@ impl<'a> Constraint<'a> {
     /// memory-bound layer on BISMO), narrowest first; then the one that costs least per
     /// unit of quantization noise removed (a width's noise step halves with each bit, so
     /// the price is `delta cost x 2^bits`); ties go to the earlier layer, activations
-    /// before weights. A policy
-    /// under budget leaves hardware unused: this turns the budget the sweep freed into
-    /// accuracy rather than leave it idle.
+    /// before weights. A policy under budget leaves hardware unused: this turns the
+    /// budget the sweep freed into accuracy rather than leave it idle.
     pub fn fill(&self, policy: &mut Policy, max_bits: u8) -> f64 {
         let mut cost = self.cost(policy);
         loop {

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use super::env::Mode;
 use crate::data::Dataset;
@@ -60,10 +60,6 @@ pub enum Scoring {
     /// images of the search-train subset; no SGD.
     Calibrate { images: usize },
 }
-
-/// PyTorch's and tch's batch-norm momentum, with which a training-mode forward pass
-/// blends the batch's statistics into the running ones.
-const BN_MOMENTUM: f64 = 0.1;
 
 /// One episode's accuracy and where its time went.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -254,8 +250,10 @@ impl EpisodeAccuracy {
 
     /// Re-estimates every batch norm's running statistics on the first `images` images
     /// of the search-train subset, seen through `quantizer`: with the running values
-    /// zeroed, one training-mode pass leaves `momentum x` the batch's statistics in them.
+    /// zeroed, one training-mode pass leaves `momentum x` the batch's statistics in them
+    /// (the models' batch norms use tch's default config).
     fn recalibrate(&self, quantizer: &dyn LayerQuantizer, images: usize) {
+        let momentum = nn::BatchNormConfig::default().momentum;
         let net = self.model.quantized(quantizer);
         tch::no_grad(|| {
             for stat in &self.bn_stats {
@@ -264,7 +262,7 @@ impl EpisodeAccuracy {
             let batch = self.train.images.narrow(0, 0, images as i64);
             let _ = net.logits(&batch, true);
             for stat in &self.bn_stats {
-                let _ = stat.shallow_clone().g_div_scalar_(BN_MOMENTUM);
+                let _ = stat.shallow_clone().g_div_scalar_(momentum);
             }
         });
     }

@@ -33,7 +33,8 @@ pub struct StepStats {
 }
 
 /// Totals of an epoch: mean training loss and running top-1 accuracy (percent) over its
-/// batches, images seen and wall time, and the steps skipped for a non-finite loss.
+/// batches, images seen and wall time, and the steps skipped for a non-finite loss or
+/// gradients.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     pub loss: f64,

@@ -116,7 +116,7 @@ impl std::fmt::Display for EpochReport {
         if self.train.skipped > 0 {
             write!(
                 f,
-                ", {} steps skipped (non-finite loss)",
+                ", {} steps skipped (non-finite loss or gradients)",
                 self.train.skipped
             )?;
         }
