@@ -142,10 +142,11 @@ fn episodes_are_independent_of_history_and_bits_cost_accuracy() {
     let val = splits.val.subset(500, SEED).unwrap();
     let scoring = Scoring::Calibrate { images: 256 };
     let mut calib = EpisodeAccuracy::new(model, clips, &train, &val, scoring, SEED).unwrap();
-    // The same weights and images; loading may change the weights' memory layout, and
-    // with it the kernels' rounding: a flipped image or two.
+    // The same weights and images, but the first model's first evaluation and later ones
+    // can round differently inside libtorch's kernels (with identical variables, values
+    // and strides): a few of the 500 images flip (3 measured, with ReLU6 kernels).
     let drift = (calib.float_accuracy() - float).abs();
-    assert!(drift <= 0.4, "float {float} vs {}", calib.float_accuracy());
+    assert!(drift <= 1.0, "float {float} vs {}", calib.float_accuracy());
     let w8a8 = calib.measure(&Policy::uniform(n, 8), 0).unwrap();
     let w3a3 = calib.measure(&Policy::uniform(n, 3), 1).unwrap();
     let w2a2 = calib.measure(&Policy::uniform(n, 2), 2).unwrap();

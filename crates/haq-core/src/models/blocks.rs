@@ -127,7 +127,7 @@ impl ConvBnLayer {
         match self.act {
             Activation::Identity => y,
             Activation::Relu => y.relu(),
-            Activation::Relu6 => y.clamp(0.0, 6.0),
+            Activation::Relu6 => y.relu6(),
         }
     }
 }

@@ -21,38 +21,82 @@ use crate::models::LayerQuantizer;
 /// - unsigned: `q = round(clamp(x, 0, a) / s) * s`, `s = a / (2^b - 1)`, 2^b levels.
 ///
 /// A clip of 0 (an all-zero tensor) quantizes everything to 0.
+///
+/// Under autograd the clamp is ReLU6 or hardtanh on `x` scaled to their range: their
+/// backward is one fused pass where a clamp's takes several (with it a 4-bit training
+/// step cost twice a float one). The rounding happens in place, without autograd, on a
+/// tensor no backward function reads, which is the straight-through estimator without
+/// the `y + (round(y) - y).detach()` passes.
 pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tensor {
     assert!(
         (1..=8).contains(&bits),
         "fake_quantize: bits {bits} not in 1..=8"
     );
-    let lower = if signed { -clip } else { clip.zeros_like() };
-    let y = x.clamp_tensor(Some(&lower), Some(clip));
-    // Rounded in place without autograd: fewer passes over the activations than
-    // differentiable ops (and libtorch's fused fake-quant op is slower still on CPU).
-    let q = tch::no_grad(|| {
-        if signed && bits == 1 {
-            return clip * (y.ge(0.0).to_kind(y.kind()) * 2.0 - 1.0);
-        }
-        let steps: i64 = if signed {
-            (1 << (bits - 1)) - 1
+    let c = clip.double_value(&[]);
+    if c < f64::from(f32::MIN_POSITIVE) {
+        return with_clip_gradient(x * 0.0, x, clip, 0.0, signed);
+    }
+    let levels = if signed && bits == 1 {
+        1.0
+    } else if signed {
+        f64::from((1 << (bits - 1)) - 1)
+    } else {
+        f64::from((1 << bits) - 1)
+    };
+    // An op's result requires grad only when autograd is on (tch has no getter for it).
+    let q = if !x.alias().requires_grad() {
+        // Inference and recalibration: no gradient to carry, so the plain clamp, then
+        // rounding in place. (libtorch's quantize-dequantize is faster, but deprecated.)
+        let mut grid = x * (levels / c);
+        let _ = grid.clamp_(if signed { -levels } else { 0.0 }, levels);
+        round_to_grid(&mut grid, signed && bits == 1);
+        grid * (c / levels)
+    } else {
+        // Grid units: the clip range [-c or 0, c] maps to [-levels or 0, levels].
+        let mut grid = if signed {
+            let mut u = x * (1.0 / c);
+            let _ = u.hardtanh_();
+            u * levels
         } else {
-            (1 << bits) - 1
+            let mut u = x * (6.0 / c);
+            let _ = u.relu6_();
+            u * (levels / 6.0)
         };
-        // Guarded so that a zero clip gives zeros rather than 0/0.
-        let step = clip.clamp_min(f64::from(f32::MIN_POSITIVE)) / steps as f64;
-        let mut q = &y / &step;
-        let _ = q.round_();
-        let _ = q.g_mul_(&step);
-        q
-    });
-    if !y.requires_grad() {
+        tch::no_grad(|| round_to_grid(&mut grid, signed && bits == 1));
+        grid * (c / levels)
+    };
+    with_clip_gradient(q, x, clip, c, signed)
+}
+
+/// Rounds grid units in place: to the nearest level, or for binary weights to the sign
+/// (sign(0) = +1).
+fn round_to_grid(grid: &mut Tensor, binary: bool) {
+    if binary {
+        let _ = grid.ge_(0.0).g_mul_scalar_(2.0).g_sub_scalar_(1.0);
+    } else {
+        let _ = grid.round_();
+    }
+}
+
+/// `q`, plus PACT's gradient for a trainable clip: dq/dc is 1 where x >= c, -1 where
+/// x <= -c when signed, 0 inside (added as `(c - c.detach()) * outside`, zero in value,
+/// in place: every pass over the activations costs as much as a float layer's).
+fn with_clip_gradient(mut q: Tensor, x: &Tensor, clip: &Tensor, c: f64, signed: bool) -> Tensor {
+    if !clip.alias().requires_grad() {
         return q;
     }
-    // y + (q - y) with the difference detached: dq/dy = 1.
-    let mut offset = q;
-    let _ = tch::no_grad(|| offset.g_sub_(&y));
-    y + offset
+    let outside = tch::no_grad(|| {
+        if signed && c > 0.0 {
+            // trunc(clamp(x / c, -1, 1)): -1, 0 or 1 in three passes.
+            let mut o = x * (1.0 / c);
+            let _ = o.clamp_(-1.0, 1.0).trunc_();
+            o
+        } else {
+            x.ge(c).to_kind(x.kind())
+        }
+    });
+    let _ = q.addcmul_(&(clip - clip.detach()), &outside);
+    q
 }
 
 /// Fake-quantizes weights symmetrically per tensor with a fixed clip `c`.
