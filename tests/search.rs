@@ -32,30 +32,51 @@ stages:
     params: {hardware: [bismo-edge, bitfusion, size], calib_batch: 128}
 "#;
 
-/// Search stages of six episodes (three of warm-up): (name, hardware, objective, budget).
-const SEARCHES: [(&str, &str, &str, &str); 6] = [
-    ("latency", "bismo-edge", "latency", "{ratio: 0.6}"),
+/// Search stages of six episodes (three of warm-up): (name, hardware, objective, budget,
+/// further params).
+const SEARCHES: [(&str, &str, &str, &str, &str); 7] = [
+    ("latency", "bismo-edge", "latency", "{ratio: 0.6}", ""),
     // The same search again, to interrupt.
-    ("latency_again", "bismo-edge", "latency", "{ratio: 0.6}"),
-    ("energy", "bitfusion", "energy", "{match: \"uniform:4\"}"),
-    ("size", "size", "size", "{ratio: 0.1}"),
-    ("energy_on_bismo", "bismo-edge", "energy", "{ratio: 0.6}"),
+    ("latency_again", "bismo-edge", "latency", "{ratio: 0.6}", ""),
+    (
+        "energy",
+        "bitfusion",
+        "energy",
+        "{match: \"uniform:4\"}",
+        "",
+    ),
+    ("size", "size", "size", "{ratio: 0.1}", ""),
+    (
+        "energy_on_bismo",
+        "bismo-edge",
+        "energy",
+        "{ratio: 0.6}",
+        "",
+    ),
     (
         "unreachable",
         "bismo-edge",
         "latency",
         "{absolute: {value: 0.001, unit: ms}}",
+        "",
+    ),
+    (
+        "finalists",
+        "bismo-edge",
+        "latency",
+        "{ratio: 0.6}",
+        ", finalists: 3, finalist_val_subset: 300",
     ),
 ];
 
 fn workflow() -> String {
     let mut yaml = UPSTREAM.to_string();
-    for (name, hardware, objective, budget) in SEARCHES {
+    for (name, hardware, objective, budget, more) in SEARCHES {
         yaml += &format!(
             "  {name}:\n    run: search\n    needs: [pretrain, calibrate]\n    params: \
              {{hardware: {hardware}, objective: {objective}, budget: {budget}, episodes: 6, \
              warmup: 3, reward: finetune, finetune_steps: 4, finetune_batch: 32, \
-             train_subset: 256, val_subset: 200}}\n"
+             train_subset: 256, val_subset: 200{more}}}\n"
         );
     }
     yaml
@@ -274,6 +295,49 @@ fn every_episode_of_every_objective_keeps_within_its_budget() {
     }
     assert!(log.contains("mean time per episode"), "{log}");
     assert!(log.contains("finetune") && log.contains("agent"), "{log}");
+}
+
+#[test]
+fn finalists_are_scored_again_on_unseen_images_and_the_best_of_them_is_the_output() {
+    let p = project();
+    ok(&p.haq(&["run", "finalists"]));
+    let summary = p.output("finalists", "search_summary");
+    let episodes = p.output("finalists", "episodes");
+    let finalists = summary["finalists"].as_array().unwrap();
+    assert_eq!(finalists.len(), 3, "{summary}");
+    let field = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    // Ranked by reward, the search's best first, each with its episode's own numbers.
+    assert_eq!(finalists[0]["episode"], summary["best_episode"]);
+    for pair in finalists.windows(2) {
+        assert!(
+            field(&pair[0], "reward") >= field(&pair[1], "reward"),
+            "{summary}"
+        );
+    }
+    for f in finalists {
+        let e = &episodes[f["episode"].as_u64().unwrap() as usize];
+        assert_eq!(f["reward"], e["reward"]);
+        assert_eq!(f["search_accuracy"], e["accuracy"]);
+        assert!((0.0..=100.0).contains(&field(f, "accuracy")));
+    }
+    // The output is the finalist with the best accuracy on the new images (first on ties).
+    let best = finalists.iter().fold(&finalists[0], |w, f| {
+        if field(f, "accuracy") > field(w, "accuracy") {
+            f
+        } else {
+            w
+        }
+    });
+    assert_eq!(summary["chosen_episode"], best["episode"]);
+    let policy = p.output("finalists", "policy");
+    assert_eq!(policy["episode"], best["episode"]);
+    assert_eq!(policy["finalist_accuracy"], best["accuracy"]);
+    let chosen = &episodes[best["episode"].as_u64().unwrap() as usize];
+    assert_eq!(policy["layers"], chosen["policy"]["layers"]);
+    assert!(
+        field(&summary, "finalist_float_accuracy") > 50.0,
+        "{summary}"
+    );
 }
 
 #[test]

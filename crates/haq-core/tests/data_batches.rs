@@ -81,6 +81,24 @@ fn subsets_are_seeded() {
 }
 
 #[test]
+fn a_subset_after_another_is_disjoint_from_it_and_seeded() {
+    let data = numbered(50);
+    let first = ids(&images(&data.subset(10, 3).unwrap()));
+    let after = ids(&images(&data.subset_after(10, 30, 3).unwrap()));
+    assert_eq!(after.len(), 30);
+    assert!(
+        after.iter().all(|i| !first.contains(i)),
+        "{first:?} {after:?}"
+    );
+    // The same draw: the first 10 and the next 30 make the first 40.
+    let mut both: Vec<i64> = first.iter().chain(&after).copied().collect();
+    both.sort_unstable();
+    assert_eq!(both, ids(&images(&data.subset(40, 3).unwrap())));
+    assert!(data.subset_after(10, 41, 3).is_err());
+    assert!(data.subset_after(60, 1, 3).is_err());
+}
+
+#[test]
 fn eval_batches_cover_everything_in_order() {
     let data = numbered(25);
     let batches: Vec<_> = data.eval_batches(10).map(Result::unwrap).collect();

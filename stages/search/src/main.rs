@@ -9,6 +9,8 @@
 //! every episode so far. Outputs (JSON):
 //! - `policy`: the best episode's policy (`layers`, readable as a policy file) with its
 //!   search accuracy and its cost on every cost model of the calibrate stage's tables;
+//!   with `finalists: k`, the best of the k highest-reward policies scored again on
+//!   `finalist_val_subset` validation images;
 //! - `episodes`: every episode's numbers and policy;
 //! - `search_summary`: the setting and the best episode.
 //!
@@ -71,6 +73,13 @@ struct Params {
     train_subset: usize,
     /// Images of the search-val subset, drawn (seeded) from the validation split.
     val_subset: usize,
+    /// How many of the highest-reward policies to score again, on `finalist_val_subset`
+    /// validation images that are not search-val ones, to choose the output policy; 1 (the default, the paper's) takes
+    /// the best episode as it is.
+    #[serde(default = "one")]
+    finalists: usize,
+    #[serde(default)]
+    finalist_val_subset: Option<usize>,
     /// The bit widths searched; by default 2..=8 (latency, energy) or 1..=8 (size).
     #[serde(default)]
     bits: Option<BitRange>,
@@ -102,6 +111,10 @@ fn yes() -> bool {
     true
 }
 
+fn one() -> usize {
+    1
+}
+
 /// The `policy` output.
 #[derive(Serialize)]
 struct BestPolicy<'a> {
@@ -112,6 +125,8 @@ struct BestPolicy<'a> {
     /// Top-1 on the search-val subset after the short finetune, and the float model's.
     accuracy: f64,
     float_accuracy: f64,
+    /// Top-1 on the finalists' validation images, when finalists were scored.
+    finalist_accuracy: Option<f64>,
     /// Cost model name -> unit -> the policy's cost.
     costs: BTreeMap<&'a str, BTreeMap<&'static str, f64>>,
 }
@@ -134,6 +149,23 @@ struct Summary<'a> {
     best_reward: f64,
     best_accuracy: f64,
     best_cost: f64,
+    /// The episode whose policy is the output: the best one, or the best finalist.
+    chosen_episode: usize,
+    /// The float model's top-1 on the finalists' validation images, and the finalists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finalist_float_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    finalists: Vec<Finalist>,
+}
+
+/// A finalist: a high-reward episode scored again on more validation images.
+#[derive(Serialize)]
+struct Finalist {
+    episode: usize,
+    reward: f64,
+    /// Top-1 on the search-val subset (the reward's) and on the finalists' images.
+    search_accuracy: f64,
+    accuracy: f64,
 }
 
 const JSON: &str = "application/json";
@@ -188,6 +220,25 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         .val
         .subset(p.val_subset, settings.seed)
         .context("params: val_subset (at most the dataset's val_size)")?;
+    let finalist_val = match (p.finalists, p.finalist_val_subset) {
+        (0, _) => anyhow::bail!("params: finalists must be at least 1"),
+        (1, None) => None,
+        (1, Some(_)) => anyhow::bail!(
+            "params: finalist_val_subset applies when finalists is above 1; remove it or \
+             set finalists"
+        ),
+        // Images the episodes never saw: the best rewards are biased upward on those.
+        (_, Some(n)) => Some(
+            splits
+                .val
+                .subset_after(p.val_subset, n, settings.seed)
+                .context("params: finalist_val_subset (at most val_size - val_subset)")?,
+        ),
+        (_, None) => anyhow::bail!(
+            "params: finalists above 1 need finalist_val_subset, the validation images they \
+             are scored on (e.g. 2000)"
+        ),
+    };
     let scoring = match (p.reward, p.finetune_steps, p.finetune_batch) {
         (RewardMode::Calibrate, None, None) => Scoring::Calibrate {
             images: p.calibrate_images,
@@ -284,7 +335,46 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     let best = search.best().expect("at least one episode ran");
-    let bits = best.policy.bits();
+    let (finalist_float_accuracy, finalists) = match &finalist_val {
+        Some(val) => {
+            let float = accuracy.set_val(val)?;
+            let ranked = haq_core::rl::finalists(
+                history.iter().map(|e| (e.episode, e.reward, &e.policy)),
+                p.finalists,
+            );
+            let finalists = ranked
+                .into_iter()
+                .map(|episode| {
+                    let e = &history[episode];
+                    let m = accuracy.measure(&e.policy, episode)?;
+                    println!(
+                        "finalist: episode {episode}, reward {:.4}, top-1 {:.2}% on the {} \
+                         search-val images, {:.2}% on {} (float {float:.2}%)",
+                        e.reward,
+                        e.accuracy,
+                        p.val_subset,
+                        m.accuracy,
+                        val.len()
+                    );
+                    Ok(Finalist {
+                        episode,
+                        reward: e.reward,
+                        search_accuracy: e.accuracy,
+                        accuracy: m.accuracy,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            (Some(float), finalists)
+        }
+        None => (None, Vec::new()),
+    };
+    // The first of the finalists' best, which are ranked by reward.
+    let winner = finalists.iter().fold(None::<&Finalist>, |w, f| match w {
+        Some(w) if w.accuracy >= f.accuracy => Some(w),
+        _ => Some(f),
+    });
+    let chosen = &history[winner.map_or(best.episode, |w| w.episode)];
+    let bits = chosen.policy.bits();
     let costs = tables
         .iter()
         .map(|(name, table)| {
@@ -300,11 +390,12 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let policy = BestPolicy {
-        policy: &best.policy,
-        episode: best.episode,
-        reward: best.reward,
-        accuracy: best.accuracy,
+        policy: &chosen.policy,
+        episode: chosen.episode,
+        reward: chosen.reward,
+        accuracy: chosen.accuracy,
         float_accuracy,
+        finalist_accuracy: winner.map(|w| w.accuracy),
         costs,
     };
 
@@ -341,6 +432,9 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         best_reward: best.reward,
         best_accuracy: best.accuracy,
         best_cost: best.cost,
+        chosen_episode: chosen.episode,
+        finalist_float_accuracy,
+        finalists,
     };
     ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
     ctx.put_output(

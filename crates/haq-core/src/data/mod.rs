@@ -284,17 +284,22 @@ impl Dataset {
 
     /// `n` examples chosen at random (seeded), in their original order.
     pub fn subset(&self, n: usize, seed: u64) -> Result<Dataset> {
-        if n == 0 || n > self.len() {
+        self.subset_after(0, n, seed)
+    }
+
+    /// `n` more examples of the same seeded draw after its first `skip`: none of them is
+    /// in `subset(skip, seed)`.
+    pub fn subset_after(&self, skip: usize, n: usize, seed: u64) -> Result<Dataset> {
+        let available = self.len().saturating_sub(skip);
+        if n == 0 || n > available {
             return Err(Error::Config {
                 field: "subset size".into(),
-                problem: format!(
-                    "{n} is not between 1 and {} (the examples available)",
-                    self.len()
-                ),
+                problem: format!("{n} is not between 1 and {available} (the examples available)"),
             });
         }
         let mut order = self.permutation(seed, stream::SUBSET);
-        order.truncate(n);
+        order.truncate(skip + n);
+        let mut order = order.split_off(skip);
         order.sort_unstable();
         Ok(self.select(&order))
     }

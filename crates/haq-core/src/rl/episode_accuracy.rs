@@ -197,6 +197,15 @@ impl EpisodeAccuracy {
         &self.model
     }
 
+    /// Evaluates on `val` from now on, and re-measures the float accuracy on it (returned):
+    /// to score a search's finalists on more images than its episodes.
+    pub fn set_val(&mut self, val: &Dataset) -> Result<f64> {
+        self.val = Subset::new(val, &self.model)?;
+        self.reset();
+        self.float_accuracy = self.evaluate(&FullPrecision);
+        Ok(self.float_accuracy)
+    }
+
     /// The accuracy of `policy` in episode `episode`: the pretrained model quantized by
     /// `policy` (linear or k-means, as the policy is), finetuned or recalibrated,
     /// evaluated.

@@ -31,4 +31,4 @@ pub use episode_accuracy::{EpisodeAccuracy, FinetuneConfig, Measurement, Scoring
 #[cfg(feature = "torch")]
 pub use replay::Transition;
 #[cfg(feature = "torch")]
-pub use search::{Best, EpisodeReport, Search, SearchConfig};
+pub use search::{finalists, Best, EpisodeReport, Search, SearchConfig};

@@ -292,6 +292,28 @@ impl<'a> Search<'a> {
     }
 }
 
+/// The episodes, of `(episode, reward, policy)`, with the `k` highest rewards among
+/// distinct policies, best first (on equal rewards, the earlier episode). A search's best
+/// reward is the maximum of many noisy measurements and so overstates its policy (the
+/// winner's curse); scoring a few finalists again on more images picks more reliably.
+pub fn finalists<'p>(
+    episodes: impl IntoIterator<Item = (usize, f64, &'p Policy)>,
+    k: usize,
+) -> Vec<usize> {
+    let mut ranked: Vec<_> = episodes.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut chosen: Vec<(usize, &Policy)> = Vec::with_capacity(k);
+    for (episode, _, policy) in ranked {
+        if chosen.len() == k {
+            break;
+        }
+        if chosen.iter().all(|(_, p)| *p != policy) {
+            chosen.push((episode, policy));
+        }
+    }
+    chosen.into_iter().map(|(episode, _)| episode).collect()
+}
+
 fn config_json(config: &SearchConfig) -> Result<String> {
     serde_json::to_string(config).map_err(|e| Error::Checkpoint(format!("config: {e}")))
 }
