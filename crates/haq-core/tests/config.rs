@@ -124,18 +124,18 @@ fn threads_set_libtorch_and_zero_is_refused() {
     let (settings, _): (Settings, Own) =
         Settings::split_params(&params(json!({"calib_batch": 1, "threads": 1}))).unwrap();
     assert_eq!(settings.threads, Some(1));
-    settings.apply_threads().unwrap();
+    settings.apply_runtime().unwrap();
     assert_eq!(tch::get_num_threads(), 1);
 
     // Left out: libtorch's own choice, untouched.
     let (unset, _): (Settings, Own) =
         Settings::split_params(&params(json!({"calib_batch": 1}))).unwrap();
     assert_eq!(unset.threads, None);
-    unset.apply_threads().unwrap();
+    unset.apply_runtime().unwrap();
     assert_eq!(tch::get_num_threads(), 1);
 
     let (zero, _): (Settings, Own) =
         Settings::split_params(&params(json!({"calib_batch": 1, "threads": 0}))).unwrap();
-    let e = zero.apply_threads().unwrap_err().to_string();
+    let e = zero.apply_runtime().unwrap_err().to_string();
     assert!(e.contains("threads") && e.contains("at least 1"), "{e}");
 }

@@ -56,7 +56,7 @@ fn main() {
             .map(|name| by_name(name))
             .collect::<Result<Vec<_>, _>>()?;
         let weights = from_safetensors(&ctx.read_input("weights")?)?;
-        settings.apply_threads()?;
+        settings.apply_runtime()?;
         let device = settings.device()?;
         let splits = settings.dataset.load(settings.seed)?;
         let config = settings.model.arch_config(&splits.train);

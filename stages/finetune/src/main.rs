@@ -189,7 +189,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
     let clips: ClipTable = read_json(ctx, "clips")?;
     let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
-    settings.apply_threads()?;
+    settings.apply_runtime()?;
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
     let subset = recipe.train_subset(&splits.train, settings.seed)?;

@@ -26,7 +26,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("param init: expected a safetensors file's path, got {other}"),
     };
     let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
-    settings.apply_threads()?;
+    settings.apply_runtime()?;
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
     let subset = recipe.train_subset(&splits.train, settings.seed)?;

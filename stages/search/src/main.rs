@@ -196,7 +196,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     })?;
     let objective = p.objective.objective(cost_model.as_ref(), table, &layers)?;
 
-    settings.apply_threads()?;
+    settings.apply_runtime()?;
 
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;

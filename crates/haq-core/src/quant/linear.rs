@@ -47,10 +47,12 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
     let q = if !x.alias().requires_grad() {
         // Inference and recalibration: no gradient to carry, so the plain clamp, then
         // rounding in place. (libtorch's quantize-dequantize is faster, but deprecated.)
-        let mut grid = x * (levels / c);
-        let _ = grid.clamp_(if signed { -levels } else { 0.0 }, levels);
+        // One new buffer, the rest in place: allocating costs more than a pass.
+        let mut grid = x.clamp(if signed { -c } else { 0.0 }, c);
+        let _ = grid.g_mul_scalar_(levels / c);
         round_to_grid(&mut grid, signed && bits == 1);
-        grid * (c / levels)
+        let _ = grid.g_mul_scalar_(c / levels);
+        grid
     } else {
         // Grid units: the clip range [-c or 0, c] maps to [-levels or 0, levels].
         let mut grid = if signed {
