@@ -79,8 +79,7 @@ impl Settings {
     /// and evaluation 15-25% slower (docs/performance.md).
     pub fn apply_runtime(&self) -> Result<()> {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only changes allocator parameters; it is called before threads
-        // that allocate start.
+        // SAFETY: mallopt only changes allocator parameters, under glibc's own lock.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);

@@ -74,8 +74,8 @@ struct Params {
     /// Images of the search-val subset, drawn (seeded) from the validation split.
     val_subset: usize,
     /// How many of the highest-reward policies to score again, on `finalist_val_subset`
-    /// validation images that are not search-val ones, to choose the output policy; 1 (the default, the paper's) takes
-    /// the best episode as it is.
+    /// validation images that are not search-val ones, to choose the output policy; 1
+    /// (the default, the paper's) takes the best episode as it is.
     #[serde(default = "one")]
     finalists: usize,
     #[serde(default)]
@@ -368,11 +368,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         }
         None => (None, Vec::new()),
     };
-    // The first of the finalists' best, which are ranked by reward.
-    let winner = finalists.iter().fold(None::<&Finalist>, |w, f| match w {
-        Some(w) if w.accuracy >= f.accuracy => Some(w),
-        _ => Some(f),
-    });
+    // The most accurate finalist; on a tie the higher-reward one (they are ranked).
+    let winner = finalists
+        .iter()
+        .reduce(|w, f| if f.accuracy > w.accuracy { f } else { w });
     let chosen = &history[winner.map_or(best.episode, |w| w.episode)];
     let bits = chosen.policy.bits();
     let costs = tables

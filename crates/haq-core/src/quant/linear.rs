@@ -45,9 +45,9 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
     };
     // An op's result requires grad only when autograd is on (tch has no getter for it).
     let q = if !x.alias().requires_grad() {
-        // Inference and recalibration: no gradient to carry, so the plain clamp, then
-        // rounding in place. (libtorch's quantize-dequantize is faster, but deprecated.)
-        // One new buffer, the rest in place: allocating costs more than a pass.
+        // Inference and recalibration: no gradient to carry, so one new buffer (the
+        // clamp) and the rest in place, as allocating costs more than a pass.
+        // (libtorch's quantize-dequantize is faster, but deprecated.)
         let mut grid = x.clamp(if signed { -c } else { 0.0 }, c);
         let _ = grid.g_mul_scalar_(levels / c);
         round_to_grid(&mut grid, signed && bits == 1);
@@ -65,7 +65,9 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
             u * (levels / 6.0)
         };
         tch::no_grad(|| round_to_grid(&mut grid, signed && bits == 1));
-        grid * (c / levels)
+        // In place too: no backward function reads `grid`.
+        let _ = grid.g_mul_scalar_(c / levels);
+        grid
     };
     with_clip_gradient(q, x, clip, c, signed)
 }
