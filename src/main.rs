@@ -15,8 +15,8 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            // One line: the error and its causes.
-            eprintln!("haq: {e:#}");
+            // One line: the error and its causes, each once.
+            eprintln!("haq: {}", haq_store::stage::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

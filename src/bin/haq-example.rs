@@ -3,6 +3,7 @@
 //! each, and resumes from its latest checkpoint. docs/stages.md walks through it; the
 //! engine's end-to-end tests use it.
 
+use haq_store::stage::{from_params, ParamError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -46,50 +47,65 @@ fn decode(bytes: &[u8]) -> anyhow::Result<(i64, u64)> {
     Ok((step.parse()?, acc.parse()?))
 }
 
+fn check(params: &serde_json::Value) -> Result<(), ParamError> {
+    let p: Params = from_params(params)?;
+    if p.steps < 0 {
+        return Err(ParamError::new(
+            "steps",
+            format!("{} is negative; use 0 or more", p.steps),
+        ));
+    }
+    Ok(())
+}
+
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), |ctx| -> anyhow::Result<()> {
-        let p: Params = ctx.params_as()?;
-        if let Some(path) = &p.pid_file {
-            std::fs::write(path, std::process::id().to_string())?;
-        }
-        // Upstream results feed in, so a changed upstream changes this stage's output.
-        let mut acc: u64 = p.seed.wrapping_add(p.offset as u64);
-        for digest in ctx.inputs().values() {
-            acc = acc
-                .wrapping_mul(1_000_003)
-                .wrapping_add(u64::from_str_radix(&digest.0[..16], 16)?);
-        }
-        let mut start = 0;
-        if let Some((step, state)) = ctx.resume()? {
-            (start, acc) = decode(&state)?;
-            anyhow::ensure!(
-                start == step,
-                "checkpoint at step {step} holds step {start}"
-            );
-            eprintln!("resuming at step {start}");
-        }
-        let bar = ctx.progress(p.steps as u64, &ctx.run().stage);
-        bar.set_position(start as u64);
-        for step in start + 1..=p.steps {
-            if p.fail_at == Some(step) {
-                anyhow::bail!("failing at step {step} as asked (fail_at)");
+    haq_store::stage::main(
+        env!("HAQ_BUILD_IDENTITY"),
+        check,
+        |ctx| -> anyhow::Result<()> {
+            let p: Params = ctx.params_as()?;
+            if let Some(path) = &p.pid_file {
+                std::fs::write(path, std::process::id().to_string())?;
             }
-            std::thread::sleep(std::time::Duration::from_millis(p.sleep_ms));
-            acc = acc.wrapping_mul(31).wrapping_add(step as u64);
-            ctx.log_metrics(
-                step,
-                &[("acc_mod_1000", (acc % 1000) as f64), ("step", step as f64)],
+            // Upstream results feed in, so a changed upstream changes this stage's output.
+            let mut acc: u64 = p.seed.wrapping_add(p.offset as u64);
+            for digest in ctx.inputs().values() {
+                acc = acc
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(u64::from_str_radix(&digest.0[..16], 16)?);
+            }
+            let mut start = 0;
+            if let Some((step, state)) = ctx.resume()? {
+                (start, acc) = decode(&state)?;
+                anyhow::ensure!(
+                    start == step,
+                    "checkpoint at step {step} holds step {start}"
+                );
+                eprintln!("resuming at step {start}");
+            }
+            let bar = ctx.progress(p.steps as u64, &ctx.run().stage);
+            bar.set_position(start as u64);
+            for step in start + 1..=p.steps {
+                if p.fail_at == Some(step) {
+                    anyhow::bail!("failing at step {step} as asked (fail_at)");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(p.sleep_ms));
+                acc = acc.wrapping_mul(31).wrapping_add(step as u64);
+                ctx.log_metrics(
+                    step,
+                    &[("acc_mod_1000", (acc % 1000) as f64), ("step", step as f64)],
+                )?;
+                ctx.save_checkpoint(step, &encode(step, acc, p.state_bytes))?;
+                println!("step {step}: acc {acc}");
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            ctx.put_output(
+                "result",
+                format!("{{\"acc\": {acc}, \"device\": {:?}}}", p.device).as_bytes(),
+                "application/json",
             )?;
-            ctx.save_checkpoint(step, &encode(step, acc, p.state_bytes))?;
-            println!("step {step}: acc {acc}");
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        ctx.put_output(
-            "result",
-            format!("{{\"acc\": {acc}, \"device\": {:?}}}", p.device).as_bytes(),
-            "application/json",
-        )?;
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }

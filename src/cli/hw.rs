@@ -58,7 +58,7 @@ pub struct Target {
     #[arg(long, value_parser = PossibleValuesParser::new(MODEL_NAMES))]
     hardware: String,
     /// Batch size [default: the model's own: bismo-edge 1, bismo-cloud 16, bitfusion 4].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65536))]
     batch: Option<u64>,
     /// Unit of the values [default: the model's main one: ms, or bytes for size].
     #[arg(long, value_parser = PossibleValuesParser::new(Unit::ALL.map(Unit::as_str))

@@ -220,6 +220,24 @@ pub fn metrics(args: MetricsArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store)?;
     let run = resolve(&store, &args.run, true)?;
     let metrics = store.metrics(run.id, args.key.as_deref())?;
+    if let (Some(key), true) = (&args.key, metrics.is_empty()) {
+        let mut keys: Vec<String> = store
+            .metrics(run.id, None)?
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        keys.dedup();
+        anyhow::bail!(
+            "run {} ({}) has no metric {key:?}; its metrics: {}",
+            run.id,
+            run.stage,
+            if keys.is_empty() {
+                "none yet".to_string()
+            } else {
+                keys.join(", ")
+            }
+        );
+    }
     match args.format {
         MetricsFormat::Json => println!("{}", serde_json::to_string_pretty(&metrics)?),
         MetricsFormat::Csv => {

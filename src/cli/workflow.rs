@@ -9,7 +9,7 @@ use clap::Args;
 use haq_flow::binaries::Binaries;
 use haq_flow::plan::State;
 use haq_flow::scheduler::{self, Options};
-use haq_flow::{executor, Dag, Override, Workflow};
+use haq_flow::{executor, param_check, Dag, Override, Workflow};
 use haq_store::Store;
 
 use super::WorkflowArgs;
@@ -21,8 +21,8 @@ pub struct RunArgs {
     #[command(flatten)]
     workflow: WorkflowArgs,
     /// Stages to run at once (default: the workflow's `jobs:`, else 1).
-    #[arg(short = 'j', long)]
-    jobs: Option<usize>,
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: Option<u16>,
     /// Show what would run and why, without running anything.
     #[arg(long)]
     dry_run: bool,
@@ -63,6 +63,8 @@ pub fn load(args: &WorkflowArgs, binaries: &Binaries) -> anyhow::Result<Workflow
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // From the start: hashing a large deps: file must stop on Ctrl-C too.
+    executor::install_interrupt_handler();
     let binaries = Binaries::from_env();
     let wf = load(&args.workflow, &binaries)?;
     let dag = Dag::new(&wf)?;
@@ -86,8 +88,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         force.extend(matched);
     }
+    let store = Store::open(&wf.store)?;
+    param_check::check(
+        &wf,
+        &param_check::unchecked(&wf, &selection, &store)?,
+        &binaries,
+    )?;
     if args.dry_run {
-        let store = Store::open(&wf.store)?;
         let states = haq_flow::plan::status(&wf, &dag, &selection, &store, &binaries)?;
         for (i, state) in selection.iter().zip(&states) {
             let name = &wf.stages[*i].name;
@@ -108,9 +115,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    executor::install_interrupt_handler();
     let opts = Options {
-        jobs: args.jobs.unwrap_or(wf.jobs),
+        jobs: args.jobs.map_or(wf.jobs, usize::from),
         force,
         progress: std::io::stderr().is_terminal(),
         echo: !args.quiet,

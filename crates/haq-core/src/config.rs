@@ -18,8 +18,10 @@ use serde_json::{Map, Value};
 use tch::Device;
 
 use crate::arch::{Arch, ArchConfig};
+use crate::check::{self, SETTINGS_KEYS};
 use crate::data::{Dataset, DatasetName, DatasetSpec, Split};
 use crate::error::{Error, Result};
+use crate::train::Recipe;
 
 /// The settings every stage receives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,38 +40,65 @@ pub struct Settings {
     pub threads: Option<usize>,
 }
 
-/// The keys of [`Settings`] in a stage's params.
-const SETTINGS_KEYS: [&str; 5] = ["seed", "device", "dataset", "model", "threads"];
-
 impl Settings {
     /// Splits a stage's params into the shared settings and the stage's own params `T`,
     /// so that `T` can deny unknown fields (serde cannot when the two are flattened into
     /// one struct).
     pub fn split_params<T: DeserializeOwned>(params: &Value) -> Result<(Settings, T)> {
-        let bad = |problem: String| Error::Config {
-            field: "params".into(),
-            problem,
-        };
         let Value::Object(all) = params else {
-            return Err(bad(format!("expected a map, got {params}")));
+            return Err(Error::Config {
+                field: String::new(),
+                problem: format!("expected a map, got {params}"),
+            });
         };
         let (shared, own): (Map<String, Value>, Map<String, Value>) = all
             .clone()
             .into_iter()
             .partition(|(k, _)| SETTINGS_KEYS.contains(&k.as_str()));
-        let settings = serde_json::from_value(Value::Object(shared)).map_err(|e| {
-            bad(format!(
-                "shared settings: {e}; the workflow needs seed, device and settings: \
-                 {{dataset: {{name: fashion-mnist, val_size: 5000}}, model: {{arch: \
-                 mobilenetv2, width: 0.5}}}}"
-            ))
+        let settings: Settings = check::deserialize(Value::Object(shared), |problem| {
+            format!(
+                "shared settings: {problem}; the workflow needs seed, device and settings: {{dataset: {{name: \
+                 fashion-mnist, val_size: 5000}}, model: {{arch: mobilenetv2, width: 0.5}}}}"
+            )
         })?;
-        let own = serde_json::from_value(Value::Object(own)).map_err(|e| {
-            bad(format!(
-                "{e} (fix the stage's params: in the workflow file)"
-            ))
+        settings.check()?;
+        let own = check::deserialize(Value::Object(own), |problem| {
+            format!("{problem} (fix the stage's params: in the workflow file)")
         })?;
         Ok((settings, own))
+    }
+
+    /// Splits a training stage's params into the shared settings, the recipe (checked)
+    /// and the string param `extra` (a path or spec the stage reads itself), if given;
+    /// `expected` says what `extra` holds, for the error when it is not a string.
+    pub fn split_training_params(
+        params: &Value,
+        extra: &str,
+        expected: &str,
+    ) -> Result<(Settings, Recipe, Option<String>)> {
+        let mut params = params.clone();
+        let value = match params.as_object_mut().and_then(|p| p.remove(extra)) {
+            None => None,
+            Some(Value::String(text)) => Some(text),
+            Some(other) => {
+                return Err(Error::Config {
+                    field: extra.into(),
+                    problem: format!("expected {expected}, got {other}"),
+                })
+            }
+        };
+        let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
+        recipe.check(settings.dataset.image_size())?;
+        Ok((settings, recipe, value))
+    }
+
+    /// The ranges of the settings' numbers.
+    pub fn check(&self) -> Result<()> {
+        if let Some(threads) = self.threads {
+            check::range("threads", threads, 1, 4096)?;
+        }
+        self.dataset.check()?;
+        check::finite("model.width", self.model.width, 0.01, 8.0)
     }
 
     /// Sets the process up for libtorch: its thread count from `threads`, if given (at
@@ -84,17 +113,11 @@ impl Settings {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         }
-        match self.threads {
-            None => Ok(()),
-            Some(0) => Err(Error::Config {
-                field: "threads".into(),
-                problem: "must be at least 1 (or left out: every core)".into(),
-            }),
-            Some(n) => {
-                tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
-                Ok(())
-            }
+        self.check()?;
+        if let Some(n) = self.threads {
+            tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
         }
+        Ok(())
     }
 
     /// The libtorch device `device` names; a CUDA device must exist.
@@ -160,6 +183,23 @@ impl DatasetSettings {
             root: self.root.clone(),
             image_size: self.image_size,
         }
+    }
+
+    /// The ranges of the split sizes and image size.
+    pub fn check(&self) -> Result<()> {
+        check::range("dataset.val_size", self.val_size, 1, check::MAX_IMAGES)?;
+        if let Some(n) = self.test_size {
+            check::range("dataset.test_size", n, 1, check::MAX_IMAGES)?;
+        }
+        if let Some(size) = self.image_size {
+            check::range("dataset.image_size", size, 8, 4096)?;
+        }
+        Ok(())
+    }
+
+    /// The side of the images the stages see, where the settings alone tell it.
+    pub fn image_size(&self) -> Option<usize> {
+        self.image_size.or(self.name.native_image_size())
     }
 
     /// Reads the dataset and carves the validation split out of its training split with

@@ -71,3 +71,14 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The field a configuration error is about (empty for other errors) and what is wrong,
+    /// for the stage harness's params check.
+    pub fn field_and_message(&self) -> (String, String) {
+        match self {
+            Error::Config { field, problem } => (field.clone(), problem.clone()),
+            other => (String::new(), other.to_string()),
+        }
+    }
+}

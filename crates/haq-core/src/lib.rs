@@ -2,6 +2,7 @@
 //! models, and (with the `torch` feature) data, models, quantization and the RL search.
 
 pub mod arch;
+pub mod check;
 pub mod error;
 pub mod hw;
 pub mod quant;

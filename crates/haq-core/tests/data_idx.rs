@@ -22,10 +22,14 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// Writes a 3-image 2x2 test split: images `[i*4 .. i*4+3]`, labels `[7, 0, 9]`.
+/// The pixels of three 28x28 images: 0, 1, 2, ... modulo 256.
+fn pixels() -> Vec<u8> {
+    (0..3 * 28 * 28).map(|i| (i % 256) as u8).collect()
+}
+
+/// Writes a 3-image test split of 28x28 images holding [`pixels`], labels `[7, 0, 9]`.
 fn write_test_split(root: &Path, compress: bool) {
-    let pixels: Vec<u8> = (0..12).collect();
-    let images = idx_bytes(&[3, 2, 2], &pixels);
+    let images = idx_bytes(&[3, 28, 28], &pixels());
     let labels = idx_bytes(&[3], &[7, 0, 9]);
     let (images, labels, ext) = if compress {
         (gzip(&images), gzip(&labels), ".gz")
@@ -70,10 +74,10 @@ fn gzip_and_raw_files_read_alike() {
         write_test_split(dir.path(), compress);
         let data = load(dir.path()).unwrap();
         let images = data.images().unwrap();
-        assert_eq!(images.size(), [3, 1, 2, 2]);
+        assert_eq!(images.size(), [3, 1, 28, 28]);
         assert_eq!(
             Vec::<u8>::try_from(images.flatten(0, -1)).unwrap(),
-            (0..12).collect::<Vec<u8>>()
+            pixels()
         );
         assert_eq!(Vec::<i64>::try_from(&data.labels).unwrap(), [7, 0, 9]);
     }
@@ -115,13 +119,13 @@ fn wrong_magic_number_is_reported() {
 fn truncated_files_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     write_test_split(dir.path(), false);
-    let full = idx_bytes(&[3, 2, 2], &(0..12).collect::<Vec<u8>>());
+    let full = idx_bytes(&[3, 28, 28], &pixels());
     let path = dir.path().join("t10k-images-idx3-ubyte");
 
     std::fs::write(&path, &full[..full.len() - 1]).unwrap();
     let problem = corrupt_problem(load(dir.path()).unwrap_err(), "t10k-images-idx3-ubyte");
     assert!(
-        problem.contains("truncated") && problem.contains("11 follow"),
+        problem.contains("truncated") && problem.contains("2351 follow"),
         "{problem}"
     );
 
@@ -177,4 +181,21 @@ fn labels_must_be_classes() {
     .unwrap();
     let problem = corrupt_problem(load(dir.path()).unwrap_err(), "t10k-labels-idx1-ubyte");
     assert!(problem.contains("label 10 of example 1"), "{problem}");
+}
+
+#[test]
+fn images_of_another_size_and_overflowing_headers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_test_split(dir.path(), false);
+    let path = dir.path().join("t10k-images-idx3-ubyte");
+    std::fs::write(&path, idx_bytes(&[3, 32, 32], &[0; 3 * 32 * 32])).unwrap();
+    let problem = corrupt_problem(load(dir.path()).unwrap_err(), "t10k-images-idx3-ubyte");
+    assert!(
+        problem.contains("32x32") && problem.contains("28x28"),
+        "{problem}"
+    );
+
+    std::fs::write(&path, idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[])).unwrap();
+    let problem = corrupt_problem(load(dir.path()).unwrap_err(), "t10k-images-idx3-ubyte");
+    assert!(problem.contains("overflow"), "{problem}");
 }

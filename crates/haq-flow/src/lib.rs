@@ -5,6 +5,7 @@ pub mod dag;
 pub mod error;
 pub mod executor;
 pub mod fingerprint;
+pub mod param_check;
 pub mod plan;
 pub mod scheduler;
 pub mod workflow;

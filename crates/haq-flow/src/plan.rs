@@ -48,18 +48,37 @@ pub struct RunKey {
 /// The prefix of the input a `deps:` file becomes.
 pub const FILE_INPUT: &str = "file:";
 
-/// The blake3 digest of a `deps:` file, as the store would name it.
+/// The blake3 digest of a `deps:` file, as the store would name it. Only regular files
+/// (a device such as /dev/zero never ends), read in chunks so that Ctrl-C stops `haq run`
+/// even inside a large file.
 fn file_digest(stage: &StageSpec, path: &str) -> Result<Digest> {
+    use std::io::Read;
+    let bad = |why: String| Error::Stage {
+        stage: stage.name.clone(),
+        message: format!(
+            "deps: cannot read {path}: {why} (paths are relative to the directory haq runs \
+             in; list only files that exist)"
+        ),
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad(
+            "not a regular file; deps: lists files whose contents the stage reads".into(),
+        ));
+    }
     let mut hasher = blake3::Hasher::new();
-    std::fs::File::open(path)
-        .and_then(|f| hasher.update_reader(f).map(|_| ()))
-        .map_err(|e| Error::Stage {
-            stage: stage.name.clone(),
-            message: format!(
-                "deps: cannot read {path}: {e} (paths are relative to the directory haq runs \
-                 in; list only files that exist)"
-            ),
-        })?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if crate::executor::interrupted() {
+            return Err(bad("interrupted".into()));
+        }
+        let n = file.read(&mut buf).map_err(|e| bad(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
     Ok(Digest(hasher.finalize().to_hex().to_string()))
 }
 

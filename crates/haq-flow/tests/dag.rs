@@ -142,6 +142,7 @@ fn hand_built(stages: Vec<StageSpec>) -> Workflow {
         device: "cpu".into(),
         jobs: 1,
         stages,
+        source: String::new(),
     }
 }
 

@@ -22,6 +22,60 @@ pub const STORE_ENV: &str = "HAQ_STORE";
 pub const RUN_ENV: &str = "HAQ_RUN_ID";
 /// Argument that makes a stage binary print its build identity and exit.
 pub const IDENTITY_ARG: &str = "--haq-identity";
+/// Argument that makes a stage binary check params without running: it reads a JSON list
+/// of params objects on stdin and prints a JSON list with, for each, `null` or a
+/// [`ParamError`]. `haq run` asks this of every stage kind before it runs anything.
+pub const CHECK_PARAMS_ARG: &str = "--haq-check-params";
+
+/// What is wrong with a stage's params: the dotted path of the field (`augment.flip`, empty
+/// for the params as a whole) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ParamError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> ParamError {
+        ParamError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// From a (field, message) pair, as science crates report configuration errors.
+    pub fn from_parts((field, message): (String, String)) -> ParamError {
+        ParamError { field, message }
+    }
+
+    /// A serde error of deserializing params, with the path of the field it arose at.
+    pub fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> ParamError {
+        let field = err.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        ParamError::new(field, err.into_inner().to_string())
+    }
+}
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "params: {}", self.message)
+        } else {
+            write!(f, "params.{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// Deserializes `value` as `T`, naming the field of the first error.
+pub fn from_params<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ParamError> {
+    serde_path_to_error::deserialize(value).map_err(ParamError::from_serde)
+}
+
+/// How a stage checks its params; the harness calls it before the stage runs and for
+/// [`CHECK_PARAMS_ARG`].
+pub type CheckParams = fn(&serde_json::Value) -> Result<(), ParamError>;
 
 /// A running stage's view of its run.
 pub struct StageContext {
@@ -70,9 +124,9 @@ impl StageContext {
 
     /// The params as a typed struct; a missing or mistyped field is named in the error.
     pub fn params_as<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_value(self.run.params.clone()).map_err(|e| {
+        from_params(&self.run.params).map_err(|e| {
             Error::Invalid(format!(
-                "stage {}: bad params: {e} (fix the workflow file)",
+                "stage {}: {e} (fix the workflow file)",
                 self.run.stage
             ))
         })
@@ -151,9 +205,15 @@ impl StageContext {
     }
 }
 
-/// The `main` of a stage binary: answers `--haq-identity`, connects to the run, runs
-/// `body`, and exits non-zero with the error chain on stderr if anything fails.
-pub fn main<E>(identity: &str, body: impl FnOnce(&StageContext) -> std::result::Result<(), E>) -> !
+/// The `main` of a stage binary: answers `--haq-identity` and `--haq-check-params`,
+/// connects to the run, checks its params, runs `body`, and exits non-zero with the error
+/// chain on one stderr line if anything fails (a panic included: `haq run` reports a
+/// stage's last stderr line as its error).
+pub fn main<E>(
+    identity: &str,
+    check: CheckParams,
+    body: impl FnOnce(&StageContext) -> std::result::Result<(), E>,
+) -> !
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
@@ -167,27 +227,93 @@ where
             println!("{identity}");
             std::process::exit(0)
         }
+        Some(CHECK_PARAMS_ARG) => std::process::exit(answer_check(&name, check)),
         Some("-h" | "--help") => {
             println!(
                 "{name}: a stage of the haq workflow. It is started by `haq run`, which passes \
-                 {STORE_ENV} and {RUN_ENV}; see docs/stages.md.\n\n{IDENTITY_ARG}  print the build identity"
+                 {STORE_ENV} and {RUN_ENV}; see docs/stages.md.\n\n{IDENTITY_ARG}  print the \
+                 build identity\n{CHECK_PARAMS_ARG}  check a JSON list of params objects read \
+                 from stdin"
             );
             std::process::exit(0)
         }
         _ => {}
     }
+    let stage = name.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        eprintln!(
+            "{stage}: internal error (a bug; please report it): panicked{at}: {}",
+            one_line(&what)
+        );
+    }));
     let result = StageContext::from_env()
         .map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)
-        .and_then(|ctx| body(&ctx).map_err(Into::into));
+        .and_then(|ctx| {
+            check(ctx.params()).map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>)?;
+            body(&ctx).map_err(Into::into)
+        });
     if let Err(e) = result {
-        let mut message = format!("{name}: {e}");
-        let mut source = e.source();
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        eprintln!("{message}");
+        eprintln!("{name}: {}", error_chain(e.as_ref()));
         std::process::exit(1)
     }
     std::process::exit(0)
+}
+
+/// An error and its causes on one line, each cause once: many errors repeat their source's
+/// text ("cannot read x: No such file (os error 2): No such file (os error 2)").
+pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut message = one_line(&e.to_string());
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = one_line(&cause.to_string());
+        if !message.contains(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Text on one line: a message's line breaks would cut it where `haq run` reports the
+/// last line of a stage's stderr.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Most bytes of params read for [`CHECK_PARAMS_ARG`]: params are small JSON documents.
+const CHECK_INPUT_LIMIT: u64 = 64 << 20;
+
+/// Answers [`CHECK_PARAMS_ARG`]; the exit status.
+fn answer_check(name: &str, check: CheckParams) -> i32 {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = std::io::stdin()
+        .take(CHECK_INPUT_LIMIT)
+        .read_to_string(&mut text);
+    let list: Vec<serde_json::Value> = match read
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_str(&text).map_err(|e| e.to_string()))
+    {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!(
+                "{name}: {CHECK_PARAMS_ARG} expects a JSON list of params objects on stdin: {e}"
+            );
+            return 2;
+        }
+    };
+    let answers: Vec<Option<ParamError>> = list.iter().map(|p| check(p).err()).collect();
+    println!("{}", serde_json::to_string(&answers).expect("serializable"));
+    0
 }

@@ -21,6 +21,22 @@ impl Store {
     /// Opens the store at `path`, creating it (and its directory) if needed and applying
     /// any pending migrations.
     pub fn open(path: &Path) -> Result<Store> {
+        if path.is_dir() {
+            return Err(Error::Invalid(format!(
+                "store {}: is a directory; the store is one SQLite file: name a file \
+                 (store: in the workflow, or --store), e.g. {}",
+                path.display(),
+                path.join("store.db").display()
+            )));
+        }
+        if path.as_os_str().is_empty() {
+            return Err(Error::Invalid(
+                "the store path is empty; name a file, e.g. store: .haq/store.db".into(),
+            ));
+        }
+        if path.is_file() {
+            check_is_haqs(path)?;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -142,6 +158,34 @@ impl Store {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
+}
+
+/// Refuses, before anything is written beside it, a file that is not SQLite or that holds
+/// another program's tables: haq would otherwise add its own tables beside them.
+fn check_is_haqs(path: &Path) -> Result<()> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| Error::sqlite(path, e))?;
+    let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    let version = read("PRAGMA user_version").map_err(|e| match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            Error::Invalid(format!(
+                "store {}: not an SQLite file, so not a haq store; point store: (or --store) \
+                 at another path, or move this file away",
+                path.display()
+            ))
+        }
+        _ => Error::sqlite(path, e),
+    })?;
+    let tables = read("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        .map_err(|e| Error::sqlite(path, e))?;
+    if version == 0 && tables > 0 {
+        return Err(Error::Invalid(format!(
+            "store {}: an SQLite database with {tables} table(s) of another program, not a haq \
+             store; haq leaves it untouched: point store: (or --store) at another path",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `<store file>.d/`: the run locks and logs.

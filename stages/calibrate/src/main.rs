@@ -18,10 +18,12 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 
 use haq_core::config::Settings;
-use haq_core::hw::{build_table, by_name, CostTable};
+use haq_core::hw::{build_table, by_name, CostModel, CostTable};
 use haq_core::models::Model;
 use haq_core::quant::{measure_clips, LinearQuantizer, Policy};
 use haq_core::train::{evaluate, from_safetensors};
+use haq_store::stage::ParamError;
+use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +33,33 @@ struct Params {
     /// Images in the calibration batch, drawn (seeded) from the training split less the
     /// validation examples.
     calib_batch: usize,
+}
+
+/// The cost models the params name.
+type CostModels = Vec<Box<dyn CostModel>>;
+
+/// The params read and checked, with the cost models they name.
+fn parse(params: &Value) -> haq_core::error::Result<(Settings, Params, CostModels)> {
+    let (settings, p): (Settings, Params) = Settings::split_params(params)?;
+    haq_core::check::range("calib_batch", p.calib_batch, 1, haq_core::check::MAX_BATCH)?;
+    if p.hardware.is_empty() {
+        return Err(haq_core::error::Error::Config {
+            field: "hardware".into(),
+            problem: "empty: name at least one cost model (`haq hw list`)".into(),
+        });
+    }
+    let cost_models = p
+        .hardware
+        .iter()
+        .map(|name| by_name(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((settings, p, cost_models))
+}
+
+fn check(params: &Value) -> Result<(), ParamError> {
+    parse(params)
+        .map(drop)
+        .map_err(|e| ParamError::from_parts(e.field_and_message()))
 }
 
 /// The `float_accuracy` output, in percent.
@@ -47,92 +76,90 @@ const EVAL_BATCH: usize = 500;
 const JSON: &str = "application/json";
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), |ctx| -> anyhow::Result<()> {
-        let (settings, p): (Settings, Params) = Settings::split_params(ctx.params())?;
-        // Unknown cost models and a missing input fail before any slow work.
-        let cost_models = p
-            .hardware
-            .iter()
-            .map(|name| by_name(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let weights = from_safetensors(&ctx.read_input("weights")?)?;
-        settings.apply_runtime()?;
-        let device = settings.device()?;
-        let splits = settings.dataset.load(settings.seed)?;
-        let config = settings.model.arch_config(&splits.train);
-        let model = Model::new(&config, device, settings.seed)?;
-        model
-            .load_weights(&weights)
-            .context("loading the pretrain stage's weights into the model of settings.model")?;
-        let layers = model.layers();
-        println!(
-            "{} at width {} on {}x{} inputs: {} quantizable layers",
-            config.arch,
-            config.width,
-            config.input_size,
-            config.input_size,
-            layers.len()
-        );
+    haq_store::stage::main(
+        env!("HAQ_BUILD_IDENTITY"),
+        check,
+        |ctx| -> anyhow::Result<()> {
+            let (settings, p, cost_models) = parse(ctx.params())?;
+            let weights = from_safetensors(&ctx.read_input("weights")?)?;
+            settings.apply_runtime()?;
+            let device = settings.device()?;
+            let splits = settings.dataset.load(settings.seed)?;
+            let config = settings.model.arch_config(&splits.train);
+            let model = Model::new(&config, device, settings.seed)?;
+            model
+                .load_weights(&weights)
+                .context("loading the pretrain stage's weights into the model of settings.model")?;
+            let layers = model.layers();
+            println!(
+                "{} at width {} on {}x{} inputs: {} quantizable layers",
+                config.arch,
+                config.width,
+                config.input_size,
+                config.input_size,
+                layers.len()
+            );
 
-        let start = Instant::now();
-        let tables: BTreeMap<&str, CostTable> = cost_models
-            .iter()
-            .map(|m| (m.name(), build_table(m.as_ref(), layers, m.default_batch())))
-            .collect();
-        println!(
-            "cost tables for {} in {:.0} ms",
-            p.hardware.join(", "),
-            start.elapsed().as_secs_f64() * 1e3
-        );
+            let start = Instant::now();
+            let tables: BTreeMap<&str, CostTable> = cost_models
+                .iter()
+                .map(|m| (m.name(), build_table(m.as_ref(), layers, m.default_batch())))
+                .collect();
+            println!(
+                "cost tables for {} in {:.0} ms",
+                p.hardware.join(", "),
+                start.elapsed().as_secs_f64() * 1e3
+            );
 
-        let start = Instant::now();
-        let calibration = splits
-            .train
-            .subset(p.calib_batch, settings.seed)
-            .context("params: calib_batch")?;
-        let images = calibration
-            .eval_batches(p.calib_batch)
-            .next()
-            .expect("a non-empty subset has a batch")?
-            .images
-            .to_device(device);
-        let clips = measure_clips(&model, &images)?;
-        println!(
-            "clips from {} calibration images in {:.1} s",
-            p.calib_batch,
-            start.elapsed().as_secs_f64()
-        );
+            let start = Instant::now();
+            let calibration = splits
+                .train
+                .subset(p.calib_batch, settings.seed)
+                .context("params: calib_batch")?;
+            let images = calibration
+                .eval_batches(p.calib_batch)
+                .next()
+                .expect("a non-empty subset has a batch")?
+                .images
+                .to_device(device);
+            let clips = measure_clips(&model, &images)?;
+            println!(
+                "clips from {} calibration images in {:.1} s",
+                p.calib_batch,
+                start.elapsed().as_secs_f64()
+            );
 
-        let val = evaluate(&model, &splits.val, EVAL_BATCH, device)?;
-        let test = evaluate(&model, &splits.test, EVAL_BATCH, device)?;
-        // Every layer at w8 a8, no finetuning: a sanity check of the clips, which should
-        // cost well under a point of accuracy.
-        let vs = VarStore::new(device);
-        let w8a8 = LinearQuantizer::new(&vs.root(), &Policy::uniform(layers.len(), 8), &clips)?;
-        let test_w8a8 = evaluate(&model.quantized(&w8a8), &splits.test, EVAL_BATCH, device)?;
-        println!(
-            "float top-1: validation {:.2}%, test {:.2}% (top-5 {:.2}%); test at w8a8 {:.2}%",
-            val.top1, test.top1, test.top5, test_w8a8.top1
-        );
-        ctx.log_metrics(
-            0,
-            &[
-                ("search_val_top1", val.top1),
-                ("test_top1", test.top1),
-                ("test_top5", test.top5),
-                ("test_top1_w8a8", test_w8a8.top1),
-            ],
-        )?;
+            let val = evaluate(&model, &splits.val, EVAL_BATCH, device)?;
+            let test = evaluate(&model, &splits.test, EVAL_BATCH, device)?;
+            // Every layer at w8 a8, no finetuning: a sanity check of the clips, which should
+            // cost well under a point of accuracy.
+            let vs = VarStore::new(device);
+            let w8a8 = LinearQuantizer::new(&vs.root(), &Policy::uniform(layers.len(), 8), &clips)?;
+            let test_w8a8 = evaluate(&model.quantized(&w8a8), &splits.test, EVAL_BATCH, device)?;
+            println!(
+                "float top-1: validation {:.2}%, test {:.2}% (top-5 {:.2}%); test at w8a8 {:.2}%",
+                val.top1, test.top1, test.top5, test_w8a8.top1
+            );
+            ctx.log_metrics(
+                0,
+                &[
+                    ("search_val_top1", val.top1),
+                    ("test_top1", test.top1),
+                    ("test_top5", test.top5),
+                    ("test_top1_w8a8", test_w8a8.top1),
+                ],
+            )?;
 
-        let accuracy = FloatAccuracy {
-            search_val_top1: val.top1,
-            test_top1: test.top1,
-            test_top5: test.top5,
-        };
-        ctx.put_output("layers", &serde_json::to_vec(layers)?, JSON)?;
-        ctx.put_output("cost_tables", &serde_json::to_vec(&tables)?, JSON)?;
-        ctx.put_output("clips", &serde_json::to_vec(&clips)?, JSON)?;
-        ctx.put_output("float_accuracy", &serde_json::to_vec(&accuracy)?, JSON)?;
-        Ok(())
-    })
+            let accuracy = FloatAccuracy {
+                search_val_top1: val.top1,
+                test_top1: test.top1,
+                test_top5: test.top5,
+            };
+            ctx.put_output("layers", &serde_json::to_vec(layers)?, JSON)?;
+            ctx.put_output("cost_tables", &serde_json::to_vec(&tables)?, JSON)?;
+            ctx.put_output("clips", &serde_json::to_vec(&clips)?, JSON)?;
+            ctx.put_output("float_accuracy", &serde_json::to_vec(&accuracy)?, JSON)?;
+            Ok(())
+        },
+    )
 }

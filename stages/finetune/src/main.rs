@@ -46,12 +46,34 @@ use haq_core::hw::{by_name, CostTable, Unit};
 use haq_core::models::Model;
 use haq_core::quant::{export, ClipTable, Policy, Quantization};
 use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
-use haq_store::stage::StageContext;
+use haq_store::stage::{ParamError, StageContext};
 
 const JSON: &str = "application/json";
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+}
+
+/// The params read and checked: settings, recipe and the `policy` param if given.
+fn parse(params: &Value) -> haq_core::error::Result<(Settings, Recipe, Option<String>)> {
+    let (settings, recipe, policy) = Settings::split_training_params(
+        params,
+        "policy",
+        "a string (uniform:K, uniform-wWaA, uniform-wW or a policy file's path)",
+    )?;
+    if let Some(spec) = &policy {
+        Policy::check_spec(spec).map_err(|e| haq_core::error::Error::Config {
+            field: "policy".into(),
+            problem: e.to_string(),
+        })?;
+    }
+    Ok((settings, recipe, policy))
+}
+
+fn check(params: &Value) -> Result<(), ParamError> {
+    parse(params)
+        .map(drop)
+        .map_err(|e| ParamError::from_parts(e.field_and_message()))
 }
 
 /// Where the policy comes from.
@@ -63,17 +85,9 @@ enum PolicySource {
 }
 
 impl PolicySource {
-    /// Takes `policy` out of `params` (the rest is the recipe) and checks that exactly one
-    /// source gives a policy.
-    fn find(ctx: &StageContext, params: &mut Value) -> anyhow::Result<PolicySource> {
-        let param = match params.as_object_mut().and_then(|p| p.remove("policy")) {
-            None => None,
-            Some(Value::String(spec)) => Some(spec),
-            Some(other) => bail!(
-                "param policy: expected a string (uniform:K, uniform-wWaA, uniform-wW or a \
-                 policy file's path), got {other}"
-            ),
-        };
+    /// The source of the policy, given the `policy` param if any: exactly one source must
+    /// give a policy.
+    fn find(ctx: &StageContext, param: Option<String>) -> anyhow::Result<PolicySource> {
         let upstream: Vec<(&str, _)> = ctx.inputs_named("policy").collect();
         match (param, upstream.as_slice()) {
             (Some(spec), []) => Ok(PolicySource::Param(spec)),
@@ -184,9 +198,8 @@ fn costs(
 }
 
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
-    let mut params = ctx.params().clone();
-    let source = PolicySource::find(ctx, &mut params)?;
-    let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
+    let (settings, recipe, policy) = parse(ctx.params())?;
+    let source = PolicySource::find(ctx, policy)?;
     let clips: ClipTable = read_json(ctx, "clips")?;
     let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
     settings.apply_runtime()?;

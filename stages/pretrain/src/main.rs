@@ -12,20 +12,49 @@ use anyhow::Context;
 use haq_core::config::Settings;
 use haq_core::models::Model;
 use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
-use haq_store::stage::StageContext;
+use haq_store::stage::{ParamError, StageContext};
+use serde_json::Value;
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+}
+
+/// The largest `init` file read: ResNet-50 in float is 100 MB.
+const INIT_LIMIT: u64 = 4 << 30;
+
+/// The params read and checked: settings, recipe and the optional `init` path.
+fn parse(params: &Value) -> haq_core::error::Result<(Settings, Recipe, Option<String>)> {
+    let bad = |problem: String| haq_core::error::Error::Config {
+        field: "init".into(),
+        problem,
+    };
+    let (settings, recipe, init) =
+        Settings::split_training_params(params, "init", "a safetensors file's path")?;
+    if let Some(path) = &init {
+        let meta = std::fs::metadata(path).map_err(|e| bad(cannot_read(path, &e.to_string())))?;
+        if !meta.is_file() {
+            return Err(bad(cannot_read(path, "not a regular file")));
+        }
+    }
+    Ok((settings, recipe, init))
+}
+
+fn cannot_read(path: &str, why: &str) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    format!(
+        "cannot read {path}: {why} (a relative path is read from {}, where haq run started)",
+        cwd.display()
+    )
+}
+
+fn check(params: &Value) -> Result<(), ParamError> {
+    parse(params)
+        .map(drop)
+        .map_err(|e| ParamError::from_parts(e.field_and_message()))
 }
 
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
-    let mut params = ctx.params().clone();
-    let init = match params.as_object_mut().and_then(|p| p.remove("init")) {
-        None => None,
-        Some(serde_json::Value::String(path)) => Some(path),
-        Some(other) => anyhow::bail!("param init: expected a safetensors file's path, got {other}"),
-    };
-    let (settings, recipe): (Settings, Recipe) = Settings::split_params(&params)?;
+    let (settings, recipe, init) = parse(ctx.params())?;
     settings.apply_runtime()?;
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
@@ -33,19 +62,13 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let train = subset.as_ref().unwrap_or(&splits.train);
     let model = Model::new(&settings.model.arch_config(train), device, settings.seed)?;
     if let Some(path) = &init {
-        let bytes = std::fs::read(path).with_context(|| {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            format!(
-                "param init: cannot read {path} (a relative path is read from {}, where haq \
-                 run started)",
-                cwd.display()
-            )
+        let bytes = haq_core::check::read_file(path.as_ref(), INIT_LIMIT)
+            .map_err(|e| anyhow::anyhow!("param init: {}", cannot_read(path, &e.to_string())))?;
+        let weights = from_safetensors(&bytes)
+            .with_context(|| format!("param init: {path} is not a safetensors file"))?;
+        model.load_weights(&weights).with_context(|| {
+            format!("param init: loading {path} into the model of settings.model")
         })?;
-        model
-            .load_weights(&from_safetensors(&bytes)?)
-            .with_context(|| {
-                format!("param init: loading {path} into the model of settings.model")
-            })?;
     }
     let mut opt = recipe.sgd(model.var_store());
     let mut done = 0;

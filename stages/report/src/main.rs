@@ -19,10 +19,27 @@ mod tables;
 #[cfg(test)]
 mod testdata;
 
-use haq_store::stage::StageContext;
+use haq_core::check::SETTINGS_KEYS;
+use haq_store::stage::{ParamError, StageContext};
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+}
+
+/// The report takes no params of its own: everything comes from its inputs.
+fn check(params: &serde_json::Value) -> Result<(), ParamError> {
+    let own = params
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.keys())
+        .find(|k| !SETTINGS_KEYS.contains(&k.as_str()));
+    match own {
+        Some(key) => Err(ParamError::new(
+            key.as_str(),
+            "the report stage takes no params (it reads everything from its inputs); remove it",
+        )),
+        None => Ok(()),
+    }
 }
 
 fn run(ctx: &StageContext) -> anyhow::Result<()> {

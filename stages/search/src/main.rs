@@ -37,8 +37,9 @@ use haq_core::rl::{
     SearchConfig,
 };
 use haq_core::train::from_safetensors;
-use haq_store::stage::StageContext;
+use haq_store::stage::{ParamError, StageContext};
 use history::{Episode, Times};
+use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,8 +47,9 @@ struct Params {
     /// The cost model the budget is on; the calibrate stage must have tabulated it.
     hardware: String,
     objective: Resource,
-    /// `{ratio: r}`, `{match: "uniform:k"}` or `{absolute: {value, unit}}`.
-    budget: Budget,
+    /// `{ratio: r}`, `{match: "uniform:k"}` or `{absolute: {value, unit}}`; read by
+    /// [`Budget::from_param`], which explains a wrong form.
+    budget: Value,
     episodes: usize,
     /// Episodes of uniformly random actions before the agent acts (the paper: 20).
     warmup: usize,
@@ -171,7 +173,91 @@ struct Finalist {
 const JSON: &str = "application/json";
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), run)
+    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+}
+
+/// The params, read and checked: what the harness's check and the run both use.
+struct Checked {
+    settings: Settings,
+    p: Params,
+    budget: Budget,
+    scoring: Scoring,
+}
+
+fn check(params: &Value) -> Result<(), ParamError> {
+    parse(params)
+        .map(drop)
+        .map_err(|e| ParamError::from_parts(e.field_and_message()))
+}
+
+fn parse(params: &Value) -> haq_core::error::Result<Checked> {
+    use haq_core::check::{range, MAX_IMAGES};
+    let (settings, p): (Settings, Params) = Settings::split_params(params)?;
+    let budget = Budget::from_param(&p.budget)?;
+    by_name(&p.hardware)?;
+    let bad = |field: &str, problem: &str| {
+        Err(haq_core::error::Error::Config {
+            field: field.into(),
+            problem: problem.into(),
+        })
+    };
+    range("episodes", p.episodes, 1, 1_000_000)?;
+    range("warmup", p.warmup, 0, p.episodes)?;
+    range("train_subset", p.train_subset, 1, MAX_IMAGES)?;
+    range("val_subset", p.val_subset, 1, MAX_IMAGES)?;
+    range("finalists", p.finalists, 1, p.episodes)?;
+    match (p.finalists, p.finalist_val_subset) {
+        (1, Some(_)) => {
+            return bad(
+                "finalist_val_subset",
+                "applies when finalists is above 1; remove it or set finalists",
+            )
+        }
+        (1, None) => {}
+        (_, Some(n)) => range("finalist_val_subset", n, 1, MAX_IMAGES)?,
+        (_, None) => {
+            return bad(
+                "finalists",
+                "above 1 needs finalist_val_subset, the validation images the finalists are \
+                 scored on (e.g. 2000)",
+            )
+        }
+    }
+    let scoring = match (p.reward, p.finetune_steps, p.finetune_batch) {
+        (RewardMode::Calibrate, None, None) => {
+            range("calibrate_images", p.calibrate_images, 1, MAX_IMAGES)?;
+            Scoring::Calibrate {
+                images: p.calibrate_images,
+            }
+        }
+        (RewardMode::Calibrate, ..) => {
+            return bad(
+                "reward",
+                "finetune_steps and finetune_batch apply to `reward: finetune` only; remove \
+                 them, or set reward: finetune",
+            )
+        }
+        (RewardMode::Finetune, Some(steps), Some(batch)) => {
+            range("finetune_steps", steps, 1, 1_000_000)?;
+            range("finetune_batch", batch, 1, haq_core::check::MAX_BATCH)?;
+            Scoring::Finetune(FinetuneConfig::new(steps, batch))
+        }
+        (RewardMode::Finetune, ..) => {
+            return bad(
+                "reward",
+                "`reward: finetune` needs finetune_steps and finetune_batch (e.g. 30 and 32)",
+            )
+        }
+    };
+    if let Some(bits) = p.bits {
+        BitRange::new(bits.min, bits.max)?;
+    }
+    Ok(Checked {
+        settings,
+        p,
+        budget,
+        scoring,
+    })
 }
 
 fn read_json<T: DeserializeOwned>(ctx: &StageContext, name: &str) -> anyhow::Result<T> {
@@ -180,8 +266,12 @@ fn read_json<T: DeserializeOwned>(ctx: &StageContext, name: &str) -> anyhow::Res
 }
 
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
-    let (settings, p): (Settings, Params) = Settings::split_params(ctx.params())?;
-    anyhow::ensure!(p.episodes > 0, "params: episodes must be at least 1");
+    let Checked {
+        settings,
+        p,
+        budget,
+        scoring,
+    } = parse(ctx.params())?;
     let layers: Vec<LayerInfo> = read_json(ctx, "layers")?;
     let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
     let clips: ClipTable = read_json(ctx, "clips")?;
@@ -220,39 +310,14 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         .val
         .subset(p.val_subset, settings.seed)
         .context("params: val_subset (at most the dataset's val_size)")?;
-    let finalist_val = match (p.finalists, p.finalist_val_subset) {
-        (0, _) => anyhow::bail!("params: finalists must be at least 1"),
-        (1, None) => None,
-        (1, Some(_)) => anyhow::bail!(
-            "params: finalist_val_subset applies when finalists is above 1; remove it or \
-             set finalists"
-        ),
-        // Images the episodes never saw: the best rewards are biased upward on those.
-        (_, Some(n)) => Some(
+    // Images the episodes never saw: the best rewards are biased upward on those.
+    let finalist_val = match p.finalist_val_subset {
+        None => None,
+        Some(n) => Some(
             splits
                 .val
                 .subset_after(p.val_subset, n, settings.seed)
                 .context("params: finalist_val_subset (at most val_size - val_subset)")?,
-        ),
-        (_, None) => anyhow::bail!(
-            "params: finalists above 1 need finalist_val_subset, the validation images they \
-             are scored on (e.g. 2000)"
-        ),
-    };
-    let scoring = match (p.reward, p.finetune_steps, p.finetune_batch) {
-        (RewardMode::Calibrate, None, None) => Scoring::Calibrate {
-            images: p.calibrate_images,
-        },
-        (RewardMode::Calibrate, ..) => anyhow::bail!(
-            "params: finetune_steps and finetune_batch apply to `reward: finetune` only; \
-             remove them, or set reward: finetune"
-        ),
-        (RewardMode::Finetune, Some(steps), Some(batch)) => {
-            Scoring::Finetune(FinetuneConfig::new(steps, batch))
-        }
-        (RewardMode::Finetune, ..) => anyhow::bail!(
-            "params: `reward: finetune` needs finetune_steps and finetune_batch (e.g. 30 \
-             and 32)"
         ),
     };
     let mut accuracy = EpisodeAccuracy::new(model, clips, &train, &val, scoring, settings.seed)?;
@@ -270,13 +335,13 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         fill_budget: p.fill_budget,
         ..SearchConfig::new(mode, settings.seed)
     };
-    let mut search = Search::new(config, &layers, objective, &p.budget, float_accuracy)?;
+    let mut search = Search::new(config, &layers, objective, &budget, float_accuracy)?;
     println!(
         "{} on {}: budget {} = {:.6} {} ({} layers, {mode:?} mode); float top-1 on the \
          {} search-val images {float_accuracy:.2}%",
         p.objective,
         p.hardware,
-        p.budget,
+        budget,
         search.budget(),
         search.unit(),
         layers.len(),
@@ -420,7 +485,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         hardware: &p.hardware,
         objective: p.objective,
         unit: search.unit(),
-        budget: &p.budget,
+        budget: &budget,
         budget_value: search.budget(),
         float_accuracy,
         episodes: history.len(),

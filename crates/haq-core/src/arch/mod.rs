@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check;
 use crate::error::{Error, Result};
 
 /// What kind of operation a quantizable layer is.
@@ -167,27 +168,11 @@ impl ArchConfig {
 
     /// Rejects configurations no network can be built from.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, problem: String| {
-            Err(Error::Config {
-                field: field.into(),
-                problem,
-            })
-        };
-        if !(self.width > 0.0 && self.width.is_finite()) {
-            return bad("width", format!("{} is not a positive number", self.width));
-        }
-        if self.input_size < 8 {
-            return bad(
-                "input_size",
-                format!("{} px is too small; use at least 8", self.input_size),
-            );
-        }
-        if self.in_channels == 0 {
-            return bad("in_channels", "must be at least 1".into());
-        }
-        if self.num_classes == 0 {
-            return bad("num_classes", "must be at least 1".into());
-        }
+        // The bounds keep every shape's arithmetic (MACs times a batch) inside 64 bits.
+        check::finite("width", self.width, 0.01, 8.0)?;
+        check::range("input_size", self.input_size, 8, 2048)?;
+        check::range("in_channels", self.in_channels, 1, 1024)?;
+        check::range("num_classes", self.num_classes, 1, 1_000_000)?;
         Ok(())
     }
 }

@@ -122,10 +122,15 @@ fn class_names(dir: &Path, hint: &str) -> Result<Vec<String>> {
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     names.sort();
-    if names.is_empty() {
+    if names.len() < 2 {
+        // One class makes every prediction right: "100% top-1" that means nothing.
         return Err(Error::CorruptData {
             path: dir.to_path_buf(),
-            problem: "holds no class sub-directories".into(),
+            problem: format!(
+                "holds {} class sub-director{}; classification needs at least two",
+                names.len(),
+                if names.len() == 1 { "y" } else { "ies" }
+            ),
             hint: hint.to_string(),
         });
     }

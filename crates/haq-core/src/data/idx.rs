@@ -14,6 +14,11 @@ use crate::error::{Error, Result};
 
 /// Both datasets have ten classes.
 const NUM_CLASSES: usize = 10;
+/// Both datasets have 28x28 images.
+const SIDE: usize = 28;
+/// The most bytes a (decompressed) IDX file may hold: the largest of these datasets, 60,000
+/// images of 28x28, is 47 MB; a gzip stream could otherwise expand without bound.
+const MAX_IDX_BYTES: u64 = 1 << 30;
 /// Element type code of unsigned bytes, the only one these datasets use.
 const TYPE_U8: u32 = 0x08;
 
@@ -35,6 +40,16 @@ pub(super) fn read_split(root: &Path, split: Split, hint: &str) -> Result<(Pixel
                 dims[0],
                 labels_path.display(),
                 label_dims[0]
+            ),
+            hint: hint.to_string(),
+        });
+    }
+    if dims[1..] != [SIDE, SIDE] {
+        return Err(Error::CorruptData {
+            path: images_path,
+            problem: format!(
+                "holds {}x{} images; MNIST and Fashion-MNIST images are {SIDE}x{SIDE}",
+                dims[1], dims[2]
             ),
             hint: hint.to_string(),
         });
@@ -70,8 +85,14 @@ fn read_idx(path: &Path, ndims: usize, hint: &str) -> Result<(Vec<usize>, Vec<u8
     let mut bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
+            .take(MAX_IDX_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| corrupt(format!("damaged gzip stream ({e})")))?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(corrupt(format!(
+                "decompresses to over {MAX_IDX_BYTES} bytes"
+            )));
+        }
         out
     } else {
         raw
@@ -101,7 +122,14 @@ fn read_idx(path: &Path, ndims: usize, hint: &str) -> Result<(Vec<usize>, Vec<u8
         .chunks_exact(4)
         .map(|d| u32::from_be_bytes(d.try_into().expect("4 bytes")) as usize)
         .collect();
-    let expected_len: usize = dims.iter().product();
+    let expected_len = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "header dimensions {dims:?} overflow: not an IDX file"
+            ))
+        })?;
     let data_len = bytes.len() - header_len;
     if data_len < expected_len {
         return Err(corrupt(format!(

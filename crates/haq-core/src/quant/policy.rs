@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 pub const MIN_BITS: u8 = 1;
 pub const MAX_BITS: u8 = 8;
 
+/// The largest policy file read: a few hundred layers take a few kilobytes.
+const POLICY_FILE_LIMIT: u64 = 16 << 20;
+
 /// Bit widths of one layer: its weights and, in linear mode, its input activations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerBits {
@@ -79,17 +82,7 @@ impl Policy {
     /// Reads a policy from `uniform:K`, `uniform-wWaA`, `uniform-wW` or the path of a policy
     /// JSON file, and checks it against a model with `n_layers` quantizable layers.
     pub fn parse(spec: &str, n_layers: usize) -> Result<Policy> {
-        let policy = match parse_uniform(spec) {
-            Some((w, Some(a))) => Policy::uniform_wa(n_layers, w, a),
-            Some((w, None)) => Policy::uniform_weights(n_layers, w),
-            None if spec.starts_with("uniform") => {
-                return Err(Error::Policy(format!(
-                    "cannot parse `{spec}`: write uniform:K, uniform-wWaA or uniform-wW \
-                     with bit widths {MIN_BITS}..={MAX_BITS}, e.g. uniform:4 or uniform-w6a4"
-                )))
-            }
-            None => Policy::read(Path::new(spec))?,
-        };
+        let policy = Policy::from_spec_for(spec, n_layers)?;
         // Name the spec, so a user with several policy files knows which one is at fault.
         policy.check(n_layers).map_err(|e| match e {
             Error::Policy(problem) => Error::Policy(format!("{spec}: {problem}")),
@@ -98,16 +91,40 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Checks a policy spec's form without a model: a `uniform` spec must parse, and a
+    /// path must name a readable policy file.
+    pub fn check_spec(spec: &str) -> Result<()> {
+        match parse_uniform(spec) {
+            // Two layers: the first is pinned, the second takes the spec's bits.
+            Some(_) => Policy::parse(spec, 2).map(drop),
+            None => Policy::from_spec_for(spec, 1).map(drop),
+        }
+    }
+
+    /// The policy a spec names, not yet checked against a model (a uniform spec is built
+    /// for `n_layers`; see [`Policy::parse`]).
+    fn from_spec_for(spec: &str, n_layers: usize) -> Result<Policy> {
+        match parse_uniform(spec) {
+            Some((w, Some(a))) => Ok(Policy::uniform_wa(n_layers, w, a)),
+            Some((w, None)) => Ok(Policy::uniform_weights(n_layers, w)),
+            None if spec.starts_with("uniform") => Err(Error::Policy(format!(
+                "cannot parse `{spec}`: write uniform:K, uniform-wWaA or uniform-wW with bit \
+                 widths {MIN_BITS}..={MAX_BITS}, e.g. uniform:4 or uniform-w6a4"
+            ))),
+            None => Policy::read(Path::new(spec)),
+        }
+    }
+
     /// Reads a policy JSON file (not checked against a model: see [`Policy::check`]).
     pub fn read(path: &Path) -> Result<Policy> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::check::read_file(path, POLICY_FILE_LIMIT).map_err(|e| {
             Error::Policy(format!(
                 "cannot read {}: {e}; give uniform:K, uniform-wWaA, uniform-wW or the path \
                  of a policy JSON file",
                 path.display()
             ))
         })?;
-        serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_slice(&text).map_err(|e| {
             Error::Policy(format!(
                 "{}: {e}; expected {{\"layers\":[{{\"w_bits\":8,\"a_bits\":8}},...]}}",
                 path.display()

@@ -131,6 +131,61 @@ pub enum Budget {
     Absolute { value: f64, unit: Unit },
 }
 
+impl Budget {
+    /// Reads a budget from params, saying what to write when its form is wrong (serde's
+    /// own message for an enum is "expected map with a single key").
+    pub fn from_param(value: &serde_json::Value) -> Result<Budget> {
+        let bad = |problem: String| Error::Config {
+            field: "budget".into(),
+            problem,
+        };
+        let forms = "write exactly one of {ratio: 0.5}, {match: \"uniform:4\"} or \
+                     {absolute: {value: 12.5, unit: ms}}";
+        match value.as_object() {
+            Some(map) if map.len() == 1 => {}
+            Some(map) => {
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                return Err(bad(format!(
+                    "{} forms given ({}): {forms}",
+                    keys.len(),
+                    keys.join(", ")
+                )));
+            }
+            None => return Err(bad(format!("{value} is not a map: {forms}"))),
+        }
+        let budget: Budget =
+            crate::check::deserialize(value.clone(), |problem| format!("{problem}; {forms}"))
+                .map_err(|e| match e {
+                    Error::Config { field, problem } if field.is_empty() => Error::Config {
+                        field: "budget".into(),
+                        problem,
+                    },
+                    Error::Config { field, problem } => Error::Config {
+                        field: format!("budget.{field}"),
+                        problem,
+                    },
+                    other => other,
+                })?;
+        budget.check()?;
+        Ok(budget)
+    }
+
+    /// What can be checked before the model is known: a ratio or value that is a positive
+    /// finite number, a matched policy spec that parses.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Budget::Ratio(r) => crate::check::finite("budget.ratio", *r, 1e-6, 1e6),
+            Budget::Absolute { value, .. } => {
+                crate::check::finite("budget.absolute.value", *value, 1e-12, 1e18)
+            }
+            Budget::Match(spec) => Policy::check_spec(spec).map_err(|e| Error::Config {
+                field: "budget.match".into(),
+                problem: e.to_string(),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Budget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

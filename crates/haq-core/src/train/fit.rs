@@ -63,6 +63,35 @@ impl Recipe {
         Sgd::new(vs, config)
     }
 
+    /// The ranges of every number; crops are bounded by the image side where it is known.
+    pub fn check(&self, image_size: Option<usize>) -> Result<()> {
+        use crate::check::{finite, range, MAX_BATCH, MAX_EPOCHS, MAX_IMAGES};
+        range("epochs", self.epochs, 0, MAX_EPOCHS)?;
+        range("batch_size", self.batch_size, 1, MAX_BATCH)?;
+        range("eval_batch", self.eval_batch, 1, MAX_BATCH)?;
+        finite("lr", self.lr, 0.0, 100.0)?;
+        finite("final_lr", self.final_lr, 0.0, 100.0)?;
+        finite(
+            "warmup_epochs",
+            self.warmup_epochs,
+            0.0,
+            self.epochs.max(1) as f64,
+        )?;
+        finite("momentum", self.momentum, 0.0, 0.9999)?;
+        finite("weight_decay", self.weight_decay, 0.0, 1.0)?;
+        if let Some(n) = self.train_subset {
+            range("train_subset", n, 1, MAX_IMAGES)?;
+        }
+        // Padding by half the side already crops some images to black; more is a typo.
+        let max_padding = image_size.map_or(64, |side| side / 2);
+        range(
+            "augment.crop_padding",
+            self.augment.crop_padding,
+            0,
+            max_padding,
+        )
+    }
+
     /// The seeded subset of `train` to train on, if the recipe asks for one.
     pub fn train_subset(&self, train: &Dataset, seed: u64) -> Result<Option<Dataset>> {
         self.train_subset.map(|n| train.subset(n, seed)).transpose()

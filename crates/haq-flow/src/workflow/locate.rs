@@ -43,7 +43,7 @@ pub(super) fn locate(source: &str, path: &[Seg], at_key: bool) -> Option<(usize,
         .find_map(|n| locate_exact(source, &path[..n], at_key && n == path.len()))
 }
 
-fn locate_exact(source: &str, path: &[Seg], at_key: bool) -> Option<(usize, usize)> {
+pub(super) fn locate_exact(source: &str, path: &[Seg], at_key: bool) -> Option<(usize, usize)> {
     let deserializer = serde_yaml::Deserializer::from_str(source);
     match (Seek { path, at_key }).deserialize(deserializer) {
         Err(err) if err.to_string().contains(FOUND) => {

@@ -14,6 +14,9 @@ pub(super) type Problem = (Vec<Seg>, String);
 
 /// The cartesian product of the matrix, keys in declaration order (the first key varies
 /// slowest), each with the name suffix it gives: values as plain text joined by `-`.
+/// The most stages one matrix expands to: beyond it a typo, not a sweep.
+pub(super) const MAX_EXPANSIONS: usize = 10_000;
+
 pub(super) fn expand(
     keys: &[(String, Vec<serde_yaml::Value>)],
 ) -> Result<Vec<(String, Combo)>, Problem> {
@@ -21,6 +24,24 @@ pub(super) fn expand(
         return Err((
             vec![Seg::Key("matrix".into())],
             "empty matrix: give at least one key with a list of values, e.g. matrix: {hardware: [bismo-edge, bismo-cloud]}, or remove matrix:".into(),
+        ));
+    }
+    let count = keys
+        .iter()
+        .try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()))
+        .filter(|&n| n <= MAX_EXPANSIONS);
+    if count.is_none() {
+        let sizes: Vec<String> = keys
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.len()))
+            .collect();
+        return Err((
+            vec![Seg::Key("matrix".into())],
+            format!(
+                "expands to more than {MAX_EXPANSIONS} stages ({}); split the sweep into \
+                 several workflows or fewer values",
+                sizes.join(" x ")
+            ),
         ));
     }
     let mut combos = vec![(Vec::<String>::new(), Combo::new())];

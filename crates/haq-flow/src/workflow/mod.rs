@@ -35,6 +35,8 @@ pub struct Workflow {
     pub jobs: usize,
     /// Expanded stages in declaration order (a matrix stage's expansions in matrix order).
     pub stages: Vec<StageSpec>,
+    /// The file's text, to locate errors found after loading (see [`Workflow::param_error`]).
+    pub source: String,
 }
 
 /// One stage to run.
@@ -91,7 +93,18 @@ impl Workflow {
         known_kinds: &[String],
         kind_exists: &dyn Fn(&str) -> bool,
     ) -> Result<Workflow> {
+        // Editors on Windows may start the file with a byte-order mark; YAML ignores it.
+        let source = source.strip_prefix('\u{feff}').unwrap_or(source);
         let doc = Doc { source, file: path };
+        // Not located: finding a position means parsing, which is what this bounds.
+        check_size(source).map_err(|message| Error::Invalid {
+            at: Location {
+                file: path.to_path_buf(),
+                line_column: None,
+            },
+            field: String::new(),
+            message,
+        })?;
         let raw: RawWorkflow = serde_yaml::from_str(source).map_err(|e| doc.yaml_error(&e))?;
         let (top_overrides, stage_overrides): (Vec<&Override>, Vec<&Override>) = overrides
             .iter()
@@ -121,6 +134,17 @@ impl Workflow {
         for (base, stage) in &raw.stages.0 {
             stages.extend(expand_stage(&doc, base, stage, &shared, &check)?);
         }
+        if stages.len() > matrix::MAX_EXPANSIONS {
+            return Err(doc.invalid(
+                &[key("stages")],
+                false,
+                format!(
+                    "{} stages after matrix expansion, more than {}; split the workflow",
+                    stages.len(),
+                    matrix::MAX_EXPANSIONS
+                ),
+            ));
+        }
         check_unique_names(&doc, &stages)?;
         apply_stage_overrides(&mut stages, &stage_overrides)?;
         let upstream = resolve_needs(&doc, &mut stages)?;
@@ -148,6 +172,7 @@ impl Workflow {
             device: top.device,
             jobs: top.jobs,
             stages,
+            source: source.to_owned(),
         })
     }
 
@@ -155,6 +180,58 @@ impl Workflow {
     pub fn stage(&self, name: &str) -> Option<&StageSpec> {
         self.stages.iter().find(|s| s.name == name)
     }
+
+    /// An error in a stage's params, found after loading (by the stage kind's own check),
+    /// located where the value is written: the stage's `params:`, else `settings:` or the
+    /// top level (the shared settings every stage receives), else the stage's `params:`.
+    /// `field` is a dotted path within the params, as serde names it (`hardware[0]`).
+    pub fn param_error(&self, stage: &StageSpec, field: &str, message: &str) -> Error {
+        let doc = Doc {
+            source: &self.source,
+            file: &self.path,
+        };
+        let within = field_path(field);
+        let in_stage = [
+            vec![key("stages"), key(&stage.base), key("params")],
+            within.clone(),
+        ]
+        .concat();
+        let in_settings = [vec![key("settings")], within.clone()].concat();
+        let exists = |path: &[Seg]| locate::locate_exact(&self.source, path, false).is_some();
+        let path = if within.is_empty() || exists(&in_stage) {
+            in_stage
+        } else if exists(&in_settings) {
+            in_settings
+        } else if exists(&within[..1]) {
+            within
+        } else {
+            in_stage
+        };
+        let message = if stage.name == stage.base {
+            message.to_owned()
+        } else {
+            format!("{message} (in stage {})", stage.name)
+        };
+        doc.invalid(&path, false, message)
+    }
+}
+
+/// A dotted field path with list indices (`layers[2].w_bits`) as path segments.
+fn field_path(field: &str) -> Vec<Seg> {
+    let mut segs = Vec::new();
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        if let Some(name) = pieces.next().filter(|n| !n.is_empty()) {
+            segs.push(key(name));
+        }
+        for index in pieces {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => segs.push(Seg::Index(i)),
+                Err(_) => segs.push(key(index)),
+            }
+        }
+    }
+    segs
 }
 
 /// Merges `over` into `base`: maps merge key by key, recursively; anything else in `over`
@@ -206,6 +283,14 @@ impl Doc<'_> {
         if let Some((line, column)) = line_column {
             message = message.replacen(&format!(" at line {line} column {column}"), "", 1);
         }
+        let tab_on_line = line_column
+            .and_then(|(line, _)| self.source.lines().nth(line.saturating_sub(1)))
+            .is_some_and(|text| text.contains('\t'));
+        if tab_on_line && message.contains("cannot start any token") {
+            message = "a tab character: YAML indents with spaces only; replace the tab with \
+                       spaces"
+                .into();
+        }
         let (field, message) = match message.split_once(": ") {
             Some((field, rest)) if !field.contains(char::is_whitespace) => {
                 (field.to_owned(), rest.to_owned())
@@ -247,7 +332,7 @@ impl Top {
         let device = raw.device.clone().unwrap_or_else(|| "cpu".into());
         check_device(&device).map_err(|m| doc.invalid(&[key("device")], false, m))?;
         let settings = to_json(raw.settings.clone().unwrap_or_default())
-            .map_err(|m| doc.invalid(&[key("settings")], false, m))?;
+            .map_err(|(path, m)| doc.invalid(&[vec![key("settings")], path].concat(), false, m))?;
         let jobs = raw.jobs.unwrap_or(1);
         check_jobs(jobs).map_err(|m| doc.invalid(&[key("jobs")], false, m))?;
         Ok(Top {
@@ -308,15 +393,85 @@ impl Top {
     }
 }
 
-fn check_jobs(jobs: usize) -> Result<(), String> {
-    if jobs == 0 {
-        return Err("jobs must be at least 1 (stages run at once)".into());
+/// The largest workflow file: a thousand-stage sweep takes a few hundred kilobytes.
+const MAX_SOURCE_BYTES: usize = 16 << 20;
+/// The deepest `[`/`{` nesting: the YAML parser's time grows with the square of it.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// Bounds the parser's work before it starts.
+fn check_size(source: &str) -> Result<(), String> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "the file is {} bytes, over the limit of {MAX_SOURCE_BYTES}; a workflow this large \
+             is not hand-written: generate several smaller ones",
+            source.len()
+        ));
+    }
+    // Brackets inside quotes or comments count too: a bound, not a parse.
+    let mut depth = 0usize;
+    for c in source.chars() {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_FLOW_DEPTH {
+            return Err(format!(
+                "brackets nest more than {MAX_FLOW_DEPTH} deep; a workflow needs a few levels"
+            ));
+        }
     }
     Ok(())
 }
 
-fn to_json(map: serde_yaml::Mapping) -> Result<Value, String> {
-    serde_json::to_value(map).map_err(|e| format!("{e}; use string keys and plain values"))
+fn check_jobs(jobs: usize) -> Result<(), String> {
+    if !(1..=1024).contains(&jobs) {
+        return Err(format!(
+            "jobs is {jobs}; use 1 to 1024 (stages run at once)"
+        ));
+    }
+    Ok(())
+}
+
+/// A YAML map as JSON; a NaN or an infinity is refused (JSON has neither: it would
+/// become null), naming where it is.
+fn to_json(map: serde_yaml::Mapping) -> Result<Value, (Vec<Seg>, String)> {
+    let value = serde_yaml::Value::Mapping(map);
+    if let Some((path, x)) = non_finite(&value) {
+        return Err((path, format!("{x:?} is not a finite number; give a number")));
+    }
+    serde_json::to_value(value)
+        .map_err(|e| (Vec::new(), format!("{e}; use string keys and plain values")))
+}
+
+/// The path and value of the first NaN or infinity in `value`.
+fn non_finite(value: &serde_yaml::Value) -> Option<(Vec<Seg>, f64)> {
+    use serde_yaml::Value as Y;
+    let within = |seg: Seg, inner: &Y| {
+        non_finite(inner).map(|(mut path, x)| {
+            path.insert(0, seg);
+            (path, x)
+        })
+    };
+    match value {
+        Y::Number(n) => n
+            .as_f64()
+            .filter(|x| !x.is_finite())
+            .map(|x| (Vec::new(), x)),
+        Y::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| within(Seg::Index(i), v)),
+        Y::Mapping(map) => map.iter().find_map(|(k, v)| {
+            let name = k
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{k:?}"));
+            within(Seg::Key(name), v)
+        }),
+        Y::Tagged(tagged) => non_finite(&tagged.value),
+        _ => None,
+    }
 }
 
 fn check_workflow_name(name: &str) -> Result<(), String> {
@@ -413,7 +568,7 @@ fn expand_stage(
         .check(kind)
         .map_err(|m| doc.invalid(&at(vec![key("run")]), false, m))?;
     let params = to_json(stage.params.clone().unwrap_or_default())
-        .map_err(|m| doc.invalid(&at(vec![key("params")]), false, m))?;
+        .map_err(|(path, m)| doc.invalid(&at([vec![key("params")], path].concat()), false, m))?;
     let combos: Vec<(String, Option<Combo>)> = match &stage.matrix {
         None => vec![(base.to_owned(), None)],
         Some(m) => matrix::expand(&m.0)
@@ -511,6 +666,15 @@ fn apply_stage_overrides(stages: &mut [StageSpec], overrides: &[&Override]) -> R
         if n == o.path.len() {
             return Err(o.error(format!(
                 "name a parameter of the stage, e.g. --set {name}.epochs=5"
+            )));
+        }
+        if let Some(field) = ["run", "needs", "deps", "matrix"]
+            .into_iter()
+            .find(|f| o.path[n] == *f)
+        {
+            return Err(o.error(format!(
+                "{field}: is part of the stage's shape and cannot be set from the command \
+                 line (--set {name}.PARAM=VALUE sets its params); edit the workflow file"
             )));
         }
         targets.push((!whole, name, *o, n));

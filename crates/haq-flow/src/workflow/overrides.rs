@@ -28,6 +28,9 @@ impl Override {
     }
 
     pub(super) fn json_value(&self) -> Result<Value> {
+        if let Some((_, x)) = super::non_finite(&self.value) {
+            return Err(self.error(format!("{x:?} is not a finite number; give a number")));
+        }
         serde_json::to_value(&self.value)
             .map_err(|e| self.error(format!("the value cannot be used as a parameter: {e}")))
     }
