@@ -224,6 +224,45 @@ fn kill9_during_store_writes_leaves_a_sound_store() {
 }
 
 #[test]
+fn a_stage_being_run_shows_its_live_metrics_and_its_dependents_one_cause() {
+    let p = Project::new("");
+    let workflow = slow(30, 100, 0, &p.path("pid"))
+        + "  after:\n    run: example\n    needs: [long]\n    params: {steps: 1}\n"
+        + "  last:\n    run: example\n    needs: [long, after]\n    params: {steps: 1}\n";
+    std::fs::write(p.path("workflow.yaml"), workflow).unwrap();
+    let haq = p.spawn(&["run"]);
+    wait_until("step 2", Duration::from_secs(60), || {
+        logged_steps(&p.store_path(), "long", "step") >= 2
+    });
+    let out = p.haq(&["metrics", "long", "step"]);
+    let note = ok(&out);
+    assert!(
+        note.contains("no completed run; this is run 2, which is running"),
+        "{note}"
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("step") && l.contains(" 2 ")),
+        "{table}"
+    );
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    let line = |stage: &str| status.lines().find(|l| l.starts_with(stage)).unwrap();
+    assert!(
+        line("after").ends_with("  upstream long is running"),
+        "{status}"
+    );
+    assert!(
+        line("last").ends_with("  upstream long is running; 1 more upstream stage not fresh"),
+        "{status}"
+    );
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(haq.id() as i32, libc::SIGINT) };
+    haq.wait_with_output().unwrap();
+}
+
+#[test]
 fn ctrl_c_stops_the_stage_and_leaves_it_resumable() {
     let p = Project::new("");
     std::fs::write(p.path("workflow.yaml"), slow(30, 100, 0, &p.path("pid"))).unwrap();

@@ -90,7 +90,17 @@ pub(super) fn resolve(store: &Store, spec: &str, done_only: bool) -> anyhow::Res
     }
     let runs = store.runs(Some(spec))?;
     let found = if done_only {
-        runs.into_iter().find(|r| r.status == RunStatus::Done)
+        let done = runs.iter().find(|r| r.status == RunStatus::Done).cloned();
+        // As MLflow shows a live run: a stage being run has metrics before it completes.
+        done.or_else(|| {
+            let running = runs.into_iter().find(|r| r.status == RunStatus::Running)?;
+            eprintln!(
+                "haq: stage {spec} has no completed run; this is run {}, which is running \
+                 (attempt {})",
+                running.id, running.attempts
+            );
+            Some(running)
+        })
     } else {
         runs.into_iter().next()
     };

@@ -132,6 +132,15 @@ pub fn status(
                 None => blocked.push(format!("upstream {name} is not selected")),
             }
         }
+        // The first cause and a count: the report stage of a large workflow has dozens.
+        if blocked.len() > 1 {
+            let more = blocked.len() - 1;
+            blocked.truncate(1);
+            blocked.push(format!(
+                "{more} more upstream stage{} not fresh",
+                if more == 1 { "" } else { "s" }
+            ));
+        }
         let state = if blocked.is_empty() {
             let upstream_runs: Vec<(&str, &Run)> = upstream.iter().map(|(n, r)| (*n, *r)).collect();
             let key = run_key(store, stage, &upstream_runs, binaries)?;
