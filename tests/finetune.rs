@@ -379,9 +379,14 @@ fn a_finetune_without_a_readable_policy_fails_and_says_what_to_do() {
     let out = haq_in(dir, &["run", "-f", "missing.yaml"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Found by the params check, before anything runs, at the param's line.
+    assert!(
+        stderr.contains("missing.yaml:")
+            && stderr.contains("stages.missing.params.policy: policy: cannot read missing.json"),
+        "{stderr}"
+    );
     let expected = format!(
-        "param policy (a relative path is read from {}, where haq run started): policy: \
-         cannot read missing.json",
+        "(a relative path is read from {}, where haq run started)",
         dir.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");

@@ -62,9 +62,15 @@ fn parse(params: &Value) -> haq_core::error::Result<(Settings, Recipe, Option<St
         "a string (uniform:K, uniform-wWaA, uniform-wW or a policy file's path)",
     )?;
     if let Some(spec) = &policy {
-        Policy::check_spec(spec).map_err(|e| haq_core::error::Error::Config {
-            field: "policy".into(),
-            problem: e.to_string(),
+        Policy::check_spec(spec).map_err(|e| {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            haq_core::error::Error::Config {
+                field: "policy".into(),
+                problem: format!(
+                    "{e} (a relative path is read from {}, where haq run started)",
+                    cwd.display()
+                ),
+            }
         })?;
     }
     Ok((settings, recipe, policy))
