@@ -165,19 +165,25 @@ impl Store {
 fn check_is_haqs(path: &Path) -> Result<()> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| Error::sqlite(path, e))?;
-    let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-    let version = read("PRAGMA user_version").map_err(|e| match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-            Error::Invalid(format!(
-                "store {}: not an SQLite file, so not a haq store; point store: (or --store) \
-                 at another path, or move this file away",
-                path.display()
-            ))
-        }
-        _ => Error::sqlite(path, e),
-    })?;
-    let tables = read("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
-        .map_err(|e| Error::sqlite(path, e))?;
+    // One statement, so one snapshot: a store being created by another process has its
+    // tables and its version committed together.
+    let (version, tables): (i64, i64) = conn
+        .query_row(
+            "SELECT user_version, (SELECT count(*) FROM sqlite_master WHERE type = 'table') \
+             FROM pragma_user_version",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                Error::Invalid(format!(
+                    "store {}: not an SQLite file, so not a haq store; point store: (or \
+                     --store) at another path, or move this file away",
+                    path.display()
+                ))
+            }
+            _ => Error::sqlite(path, e),
+        })?;
     if version == 0 && tables > 0 {
         return Err(Error::Invalid(format!(
             "store {}: an SQLite database with {tables} table(s) of another program, not a haq \
