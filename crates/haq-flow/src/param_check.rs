@@ -71,15 +71,20 @@ fn ask(binary: &std::path::Path, params: &[&Value]) -> Result<Option<Vec<Option<
 /// completed with the same kind and params has had them checked, so a no-op `haq run`
 /// starts no binary for this.
 pub fn unchecked(wf: &Workflow, selection: &[usize], store: &Store) -> Result<Vec<usize>> {
-    let mut out = Vec::new();
-    for &i in selection {
-        let stage = &wf.stages[i];
-        let checked = store.runs(Some(&stage.name))?.iter().any(|r| {
-            r.status == RunStatus::Done && r.kind == stage.kind && r.params == stage.params
-        });
-        if !checked {
-            out.push(i);
-        }
-    }
-    Ok(out)
+    // One query for all stages: this is on the path of every no-op `haq run`.
+    let done: Vec<_> = store
+        .runs(None)?
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Done)
+        .collect();
+    Ok(selection
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let stage = &wf.stages[i];
+            !done
+                .iter()
+                .any(|r| r.stage == stage.name && r.kind == stage.kind && r.params == stage.params)
+        })
+        .collect())
 }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use haq_core::arch::LayerInfo;
 use haq_core::config::Settings;
-use haq_core::hw::{by_name, CostTable, Unit};
+use haq_core::hw::{by_name, CostModel, CostTable, Unit};
 use haq_core::models::Model;
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::rl::{
@@ -180,6 +180,7 @@ fn main() {
 struct Checked {
     settings: Settings,
     p: Params,
+    cost_model: Box<dyn CostModel>,
     budget: Budget,
     scoring: Scoring,
 }
@@ -194,7 +195,7 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     use haq_core::check::{range, MAX_IMAGES};
     let (settings, p): (Settings, Params) = Settings::split_params(params)?;
     let budget = Budget::from_param(&p.budget)?;
-    by_name(&p.hardware)?;
+    let cost_model = by_name(&p.hardware)?;
     let bad = |field: &str, problem: &str| {
         Err(haq_core::error::Error::Config {
             field: field.into(),
@@ -255,6 +256,7 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     Ok(Checked {
         settings,
         p,
+        cost_model,
         budget,
         scoring,
     })
@@ -269,13 +271,13 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let Checked {
         settings,
         p,
+        cost_model,
         budget,
         scoring,
     } = parse(ctx.params())?;
     let layers: Vec<LayerInfo> = read_json(ctx, "layers")?;
     let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
     let clips: ClipTable = read_json(ctx, "clips")?;
-    let cost_model = by_name(&p.hardware)?;
     let table = tables.get(&p.hardware).with_context(|| {
         format!(
             "params: hardware: the calibrate stage tabulated {} but not `{}`; add it to its \
