@@ -1,6 +1,5 @@
 fn main() {
     haq_build::emit_identity(&["src/bin/haq-example.rs", "crates/haq-store/src"]);
-    // In a workspace build haq-core is compiled with libtorch for the stages, and the
-    // `haq` binary links it too.
-    haq_build::emit_torch_rpath();
+    // The CLI links no libtorch; its end-to-end tests do (they load what stages wrote).
+    haq_build::emit_torch_rpath_for_tests();
 }

@@ -236,3 +236,24 @@ fn policy_files_and_errors() {
     let unknown = stderr_of_failure(&[&["table"], &V1[..], &["--hardware", "eyeriss"]].concat());
     assert!(unknown.contains("bitfusion"), "{unknown}");
 }
+
+/// The CLI answers `haq hw` (and every other command) without loading libtorch: it starts
+/// in milliseconds instead of a third of a second (issue #17), whatever the workspace
+/// build unifies.
+#[test]
+fn the_cli_links_no_libtorch() {
+    let out = Command::new("readelf")
+        .args(["--dynamic", env!("CARGO_BIN_EXE_haq")])
+        .output()
+        .expect("running readelf (binutils)");
+    assert!(out.status.success(), "readelf failed");
+    let dynamic = String::from_utf8(out.stdout).unwrap();
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(!needed.is_empty(), "no NEEDED entries read:\n{dynamic}");
+    for lib in ["torch", "c10", "cuda", "gomp"] {
+        assert!(
+            needed.iter().all(|l| !l.contains(lib)),
+            "haq links {lib}: {needed:#?}"
+        );
+    }
+}

@@ -8,9 +8,9 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
-use haq_core::hw::{build_table, by_name, CostModel, LayerCost, Unit, BITS, MODEL_NAMES};
-use haq_core::quant::Policy;
+use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo};
+use haq_cost::hw::{build_table, by_name, CostModel, LayerCost, Unit, BITS, MODEL_NAMES};
+use haq_cost::policy::Policy;
 
 #[derive(Subcommand)]
 pub enum HwCommand {

@@ -53,16 +53,26 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
 /// With `HAQ_CUDA=1` in the build's environment, libtorch_cuda is linked too: by default
 /// the linker drops it (nothing references it directly), and libtorch then sees no GPU.
 pub fn emit_torch_rpath() {
+    torch_link_args("cargo:rustc-link-arg");
+}
+
+/// [`emit_torch_rpath`] for the package's tests only: for a package whose binaries do not
+/// link libtorch but whose tests do (the `haq` CLI).
+pub fn emit_torch_rpath_for_tests() {
+    torch_link_args("cargo:rustc-link-arg-tests");
+}
+
+fn torch_link_args(directive: &str) {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=HAQ_CUDA");
     if std::env::var("HAQ_CUDA").as_deref() == Ok("1") {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        println!("{directive}=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
     let Ok(root) = std::env::var("LIBTORCH") else {
         return;
     };
     let lib = Path::new(&root).join("lib");
     if let Ok(real) = lib.canonicalize() {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", real.display());
+        println!("{directive}=-Wl,-rpath,{}", real.display());
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use haq_core::quant::Policy;
-use haq_core::rl::Resource;
+use haq_cost::budget::Resource;
+use haq_cost::policy::Policy;
 
 use crate::collect::{Experiments, Search};
 use crate::formats::{html_escape, significant};

@@ -14,10 +14,10 @@ use anyhow::{bail, Context};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use haq_core::arch::LayerInfo;
-use haq_core::hw::Unit;
-use haq_core::quant::Policy;
-use haq_core::rl::{Budget, Resource};
+use haq_cost::arch::LayerInfo;
+use haq_cost::budget::{Budget, Resource};
+use haq_cost::hw::Unit;
+use haq_cost::policy::Policy;
 use haq_store::stage::StageContext;
 use haq_store::{Digest, RunStatus, Store};
 

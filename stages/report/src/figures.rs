@@ -12,8 +12,8 @@ use image::{ExtendedColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use haq_core::hw::{Unit, MODEL_NAMES};
-use haq_core::rl::{Budget, Resource};
+use haq_cost::budget::{Budget, Resource};
+use haq_cost::hw::{Unit, MODEL_NAMES};
 
 use crate::collect::{quantity, Experiments, Finetune, Search};
 use crate::roles::{mean_bits, Bits, Role};

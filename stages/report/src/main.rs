@@ -19,7 +19,7 @@ mod tables;
 #[cfg(test)]
 mod testdata;
 
-use haq_core::check::SETTINGS_KEYS;
+use haq_cost::check::SETTINGS_KEYS;
 use haq_store::stage::{ParamError, StageContext};
 
 fn main() {

@@ -1,8 +1,8 @@
 //! What part a layer plays, as the paper's figures tell layers apart: depthwise convs,
 //! pointwise (1x1) convs, other convs (the stem) and the classifier.
 
-use haq_core::arch::{LayerKind, LayerShape};
-use haq_core::quant::Policy;
+use haq_cost::arch::{LayerKind, LayerShape};
+use haq_cost::policy::Policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -62,7 +62,7 @@ pub fn mean_bits(policy: &Policy, roles: &[Role], role: Role, bits: Bits) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use haq_core::quant::LayerBits;
+    use haq_cost::policy::LayerBits;
 
     fn shape(kind: LayerKind, kernel: usize) -> LayerShape {
         LayerShape {

@@ -6,8 +6,8 @@
 use anyhow::Context;
 use polars::prelude::{Column, DataFrame};
 
-use haq_core::hw::{Unit, MODEL_NAMES};
-use haq_core::rl::Resource;
+use haq_cost::budget::Resource;
+use haq_cost::hw::{Unit, MODEL_NAMES};
 
 use crate::collect::{Experiments, Finetune};
 

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use haq_core::arch::{LayerInfo, LayerKind, LayerShape};
-use haq_core::hw::Unit;
-use haq_core::quant::{LayerBits, Policy};
-use haq_core::rl::{Budget, Resource};
+use haq_cost::arch::{LayerInfo, LayerKind, LayerShape};
+use haq_cost::budget::{Budget, Resource};
+use haq_cost::hw::Unit;
+use haq_cost::policy::{LayerBits, Policy};
 
 use crate::collect::{Accuracy, Agent, Episode, Experiments, Finetune, Search, SearchSummary};
 

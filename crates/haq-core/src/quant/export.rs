@@ -14,6 +14,7 @@
 //! object: `policy` (the policy), `arch` (the [`ArchConfig`]) and `layers` (per layer:
 //! name, bits, input signedness).
 
+use crate::OrTorch;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -69,7 +70,7 @@ impl Raw {
 
     fn tensor(t: &Tensor) -> Result<Raw> {
         let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float);
-        let values = Vec::<f32>::try_from(t.flatten(0, -1))?;
+        let values = Vec::<f32>::try_from(t.flatten(0, -1)).or_torch()?;
         Ok(Raw::f32s(
             &values,
             t.size().iter().map(|&d| d as usize).collect(),
@@ -147,7 +148,8 @@ pub fn export(model: &Model, policy: &Policy, clips: &ClipTable) -> Result<Vec<u
         let weight = variables
             .remove(&format!("{}.weight", layer.name))
             .expect("every layer's weight is a variable");
-        let w = Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1))?;
+        let w =
+            Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1)).or_torch()?;
         let b = bits.w_bits;
         let codes = match bits.a_bits {
             Some(_) => {
@@ -303,7 +305,8 @@ impl IntegerModel {
         for (layer, entry) in model.layers().iter().zip(&entries) {
             let weight = model.layer_weight(layer.index);
             let n = weight.numel();
-            let codes_bytes = Vec::<u8>::try_from(take(format!("{}.weight_codes", entry.name))?)?;
+            let codes_bytes =
+                Vec::<u8>::try_from(take(format!("{}.weight_codes", entry.name))?).or_torch()?;
             if codes_bytes.len() != (n * usize::from(entry.w_bits)).div_ceil(8) {
                 return Err(bad(format!(
                     "`{}.weight_codes` has {} bytes for {n} weights at {} bits",

@@ -5,6 +5,7 @@
 //! optimiser step, each cluster's weights are reset to their mean ("trained quantization":
 //! the shared value moves by the cluster's mean update).
 
+use crate::OrTorch;
 use rand::Rng;
 use tch::{Kind, Tensor};
 
@@ -155,7 +156,8 @@ impl KmeansQuantizer {
             .zip(&policy.layers)
             .enumerate()
             .map(|(i, (weight, bits))| {
-                let values = Vec::<f32>::try_from(weight.flatten(0, -1).to_kind(Kind::Float))?;
+                let values =
+                    Vec::<f32>::try_from(weight.flatten(0, -1).to_kind(Kind::Float)).or_torch()?;
                 let clusters = kmeans(
                     &values,
                     1 << bits.w_bits,

@@ -2,33 +2,22 @@
 //! sweep keeps the policy within a hardware budget, and the reward is the quantized
 //! model's accuracy after a short finetune.
 //!
-//! The environment and the budget need no libtorch; the agent, the search driver and the
-//! per-episode accuracy do.
+//! The environment and the budget need no libtorch and live in haq-cost; the agent, the
+//! search driver and the per-episode accuracy are here.
 
-pub mod budget;
-pub mod env;
+pub use haq_cost::{budget, env};
 
-#[cfg(feature = "torch")]
 mod adam;
-#[cfg(feature = "torch")]
 mod checkpoint;
-#[cfg(feature = "torch")]
 pub mod ddpg;
-#[cfg(feature = "torch")]
 pub mod episode_accuracy;
-#[cfg(feature = "torch")]
 mod replay;
-#[cfg(feature = "torch")]
 pub mod search;
 
 pub use budget::{Budget, Constraint, Objective, Resource};
 pub use env::{BitRange, Env, Mode, Observation, N_FEATURES};
 
-#[cfg(feature = "torch")]
 pub use ddpg::{Agent, DdpgConfig};
-#[cfg(feature = "torch")]
 pub use episode_accuracy::{EpisodeAccuracy, FinetuneConfig, Measurement, Scoring};
-#[cfg(feature = "torch")]
 pub use replay::Transition;
-#[cfg(feature = "torch")]
 pub use search::{finalists, Best, EpisodeReport, Search, SearchConfig};

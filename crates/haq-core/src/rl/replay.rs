@@ -1,6 +1,7 @@
 //! The replay buffer: explicit (s, a, R, s', done) transitions, the oldest dropped first,
 //! sampled uniformly with replacement.
 
+use crate::OrTorch;
 use std::collections::VecDeque;
 
 use rand::Rng;
@@ -112,7 +113,7 @@ impl Replay {
                     t.size()
                 )));
             }
-            Ok(Vec::<f32>::try_from(t.flatten(0, -1))?)
+            Vec::<f32>::try_from(t.flatten(0, -1)).or_torch()
         };
         let state = get("state", N_FEATURES)?;
         let action = get("action", 1)?;

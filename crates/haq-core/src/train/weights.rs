@@ -4,6 +4,7 @@
 //! The safetensors format: an 8-byte little-endian header length, a JSON header mapping
 //! each name to its dtype, shape and byte range, then the raw little-endian data.
 
+use crate::OrTorch;
 use std::borrow::Cow;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
@@ -116,7 +117,8 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
         .into_iter()
         .map(|(name, view)| {
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            let tensor = Tensor::f_from_data_size(view.data(), &shape, kind(view.dtype())?)?;
+            let tensor =
+                Tensor::f_from_data_size(view.data(), &shape, kind(view.dtype())?).or_torch()?;
             Ok((name, tensor))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -169,7 +171,7 @@ pub fn load_var_store(vs: &VarStore, tensors: &[(String, Tensor)]) -> Result<()>
     tch::no_grad(|| {
         for (name, tensor) in tensors {
             if let Some(var) = variables.get_mut(name) {
-                var.f_copy_(tensor)?;
+                var.f_copy_(tensor).or_torch()?;
             }
         }
         Ok(())

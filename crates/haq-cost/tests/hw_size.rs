@@ -1,7 +1,7 @@
 //! The size model against the HAQ paper's Table 6.
 
-use haq_core::arch::{layers, Arch, ArchConfig};
-use haq_core::hw::{by_name, LayerCost};
+use haq_cost::arch::{layers, Arch, ArchConfig};
+use haq_cost::hw::{by_name, LayerCost};
 
 fn size_mib(arch: Arch, w_bits: u8) -> f64 {
     let size = by_name("size").unwrap();

@@ -1,9 +1,9 @@
 //! The search environment: the action-to-bits mapping, the observations, and the policy an
 //! episode's actions choose.
 
-use haq_core::arch::{layers, Arch, ArchConfig, LayerKind};
-use haq_core::quant::Policy;
-use haq_core::rl::{BitRange, Env, Mode, N_FEATURES};
+use haq_cost::arch::{layers, Arch, ArchConfig, LayerKind};
+use haq_cost::env::{BitRange, Env, Mode, N_FEATURES};
+use haq_cost::policy::Policy;
 
 #[test]
 fn actions_map_to_equal_bins_with_edges_in_the_upper_bin() {

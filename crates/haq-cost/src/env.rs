@@ -3,7 +3,7 @@
 //!
 //! One episode decides every layer. In linear mode each layer takes two steps, its weight
 //! bits then its activation bits; in k-means mode only weight steps. The first layer of a
-//! linear policy is pinned to w8 a8 (see [`crate::quant::policy`]); the agent still takes
+//! linear policy is pinned to w8 a8 (see [`crate::policy`]); the agent still takes
 //! its two steps, as the paper's agent does, so every episode has the same length and the
 //! observations keep their meaning, but those two actions do not change the policy.
 
@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::{LayerInfo, LayerKind};
 use crate::error::{Error, Result};
-use crate::quant::policy::{MAX_BITS, MIN_BITS};
-use crate::quant::{LayerBits, Policy};
+use crate::policy::{LayerBits, Policy};
+use crate::policy::{MAX_BITS, MIN_BITS};
 
 /// Features of one observation (DESIGN §4): layer index, c_in, c_out, stride, kernel,
 /// is-depthwise, input feature-map size (H*W), parameter count, is-weight-step,

@@ -1,8 +1,8 @@
 //! BitFusion against the simulator's reference layer and the HAQ paper's Table 4.
 
-use haq_core::arch::{layers, Arch, ArchConfig, LayerKind, LayerShape};
-use haq_core::hw::{build_table, by_name};
-use haq_core::quant::Policy;
+use haq_cost::arch::{layers, Arch, ArchConfig, LayerKind, LayerShape};
+use haq_cost::hw::{build_table, by_name};
+use haq_cost::policy::Policy;
 
 /// AlexNet's second conv (one group): 48 -> 128 channels, 5x5, 27x27 output.
 fn reference_layer() -> LayerShape {

@@ -1,8 +1,8 @@
 //! BISMO against the HAQ paper's Table 3, and the roofline effect its policies rest on.
 
-use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
-use haq_core::hw::{build_table, by_name, CostModel};
-use haq_core::quant::Policy;
+use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
+use haq_cost::hw::{build_table, by_name, CostModel};
+use haq_cost::policy::Policy;
 
 /// HAQ paper Table 3: latency in ms of fixed-bit PACT (first layer 8 bits, every other
 /// layer k bits) at k = 4, 5, 6, 8, ImageNet 224 x 224.

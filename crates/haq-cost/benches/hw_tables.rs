@@ -1,11 +1,11 @@
 //! Time to build every lookup table the search needs for MobileNet-V2 (224 x 224, 1000
 //! classes): 53 layers x 64 bit pairs on each of the four cost models, in parallel on all
-//! cores. Target: under 1 s on 2 cores. Run: `cargo bench -p haq-core --bench hw_tables`.
+//! cores. Target: under 1 s on 2 cores. Run: `cargo bench -p haq-cost --bench hw_tables`.
 
 use std::time::Instant;
 
-use haq_core::arch::{layers, Arch, ArchConfig};
-use haq_core::hw::{build_table, by_name, MODEL_NAMES};
+use haq_cost::arch::{layers, Arch, ArchConfig};
+use haq_cost::hw::{build_table, by_name, MODEL_NAMES};
 
 fn main() {
     let ls = layers(&ArchConfig::new(Arch::MobileNetV2, 224, 1000));

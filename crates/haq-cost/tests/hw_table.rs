@@ -1,8 +1,8 @@
 //! Lookup tables, policies and model names.
 
-use haq_core::arch::{layers, Arch, ArchConfig};
-use haq_core::hw::{build_table, by_name, CostTable, MODEL_NAMES};
-use haq_core::quant::Policy;
+use haq_cost::arch::{layers, Arch, ArchConfig};
+use haq_cost::hw::{build_table, by_name, CostTable, MODEL_NAMES};
+use haq_cost::policy::Policy;
 
 #[test]
 fn tables_hold_every_layer_at_every_bit_pair() {

@@ -1,7 +1,7 @@
 //! Policy: `uniform:k`, the JSON shape, spec parsing and every check error.
 
-use haq_core::error::Error;
-use haq_core::quant::{LayerBits, Policy};
+use haq_cost::error::Error;
+use haq_cost::policy::{LayerBits, Policy};
 
 fn bits(w_bits: u8, a_bits: Option<u8>) -> LayerBits {
     LayerBits { w_bits, a_bits }

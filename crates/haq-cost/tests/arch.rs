@@ -1,7 +1,7 @@
 //! The architecture descriptions against published parameter counts, layer counts and
 //! torchvision's names and feature-map sizes.
 
-use haq_core::arch::{blocks, layers, Arch, ArchConfig, Block, LayerInfo, LayerKind};
+use haq_cost::arch::{blocks, layers, Arch, ArchConfig, Block, LayerInfo, LayerKind};
 
 fn imagenet(arch: Arch) -> Vec<LayerInfo> {
     layers(&ArchConfig::new(arch, 224, 1000))

@@ -1,9 +1,9 @@
-//! The one error type of haq-core. Each message names what is wrong (file, field, value)
+//! The one error type of haq's science (this crate and haq-core). Each message names what is wrong (file, field, value)
 //! and what to do about it.
 
 use std::path::PathBuf;
 
-/// Errors from haq-core.
+/// Errors from haq-cost and haq-core.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A dataset file or directory is absent.
@@ -64,10 +64,9 @@ pub enum Error {
     #[error("search checkpoint: {0}")]
     Checkpoint(String),
 
-    /// An error reported by libtorch.
-    #[cfg(feature = "torch")]
+    /// An error reported by libtorch (haq-core's tensors; this crate never makes one).
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,10 +1,11 @@
 //! The search objectives as a workflow names them: each on the cost models that report
 //! it, with the paper's reference costs (HAQ Tables 3 and 6 for MobileNet-V2 at 224 px).
 
-use haq_core::arch::{layers, Arch, ArchConfig};
-use haq_core::hw::{build_table, by_name, Unit};
-use haq_core::quant::Policy;
-use haq_core::rl::{Mode, Resource};
+use haq_cost::arch::{layers, Arch, ArchConfig};
+use haq_cost::budget::Resource;
+use haq_cost::env::Mode;
+use haq_cost::hw::{build_table, by_name, Unit};
+use haq_cost::policy::Policy;
 
 #[test]
 fn references_are_the_papers_8_bit_latency_and_fp32_size() {

@@ -4,11 +4,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::env::{Env, Mode};
 use crate::arch::LayerInfo;
+use crate::env::{Env, Mode};
 use crate::error::{Error, Result};
 use crate::hw::{CostModel, CostTable, Unit};
-use crate::quant::Policy;
+use crate::policy::Policy;
 
 /// What a search keeps within budget, as a workflow names it (`objective: latency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
