@@ -439,3 +439,69 @@ stages:
     std::fs::write(p.path("policy.json"), "[8, 4]").unwrap();
     assert!(ok(&p.haq(&["run"])).contains("0 ran, 2 up to date"));
 }
+
+/// On a terminal, haq draws every running stage's bar from the progress the stage reports,
+/// pinned below the stage output it echoes, as cargo does. Before, each stage drew its own
+/// bar on the terminal, and the screen read `[b]        b [=====>    ] 5/8 (2s)step 5`.
+/// The screen is read back from a real terminal emulator (tmux), history included.
+#[test]
+fn on_a_terminal_the_bars_stay_below_the_stage_output() {
+    let p = Project::new(
+        "
+name: bars
+jobs: 2
+stages:
+  a:
+    run: example
+    params: {steps: 8, sleep_ms: 150}
+  b:
+    run: example
+    params: {steps: 6, sleep_ms: 200}
+",
+    );
+    let socket = format!("haq-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("running tmux (scripts/setup installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let command = format!(
+        "cd {} && {} run; echo haq-exit-$?; sleep 120",
+        p.dir.path().display(),
+        common::HAQ
+    );
+    tmux(&["new-session", "-d", "-x", "100", "-y", "40", &command]);
+    let (mut screen, mut bars_seen) = (String::new(), false);
+    wait_until("haq run in tmux", Duration::from_secs(60), || {
+        screen = tmux(&["capture-pane", "-p", "-S", "-"]);
+        bars_seen |= screen.contains("a: steps [") || screen.contains("b: steps [");
+        screen.contains("haq-exit-")
+    });
+    tmux(&["kill-server"]);
+    assert!(screen.contains("haq-exit-0"), "{screen}");
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    for (stage, steps) in [("a", 8), ("b", 6)] {
+        for step in 1..=steps {
+            let prefix = format!("[{stage}] step {step}: acc ");
+            let found: Vec<&&str> = lines.iter().filter(|l| l.contains(&prefix)).collect();
+            assert_eq!(found.len(), 1, "{prefix}:\n{screen}");
+            let acc = found[0].strip_prefix(&prefix);
+            assert!(
+                acc.is_some_and(|n| n.parse::<u64>().is_ok()),
+                "something was drawn into the line {:?}:\n{screen}",
+                found[0]
+            );
+        }
+    }
+    // Drawn while their stages ran, gone once they are done.
+    assert!(bars_seen, "no progress bar was drawn");
+    assert!(!screen.contains("=>"), "{screen}");
+    let log = String::from_utf8(p.haq(&["log", "a"]).stdout).unwrap();
+    assert!(
+        log.contains("step 8: acc") && !log.contains('\x1b'),
+        "{log}"
+    );
+}

@@ -83,7 +83,7 @@ fn main() {
                 );
                 eprintln!("resuming at step {start}");
             }
-            let bar = ctx.progress(p.steps as u64, &ctx.run().stage);
+            let bar = ctx.progress(p.steps as u64, "steps");
             bar.set_position(start as u64);
             for step in start + 1..=p.steps {
                 if p.fail_at == Some(step) {
@@ -99,7 +99,7 @@ fn main() {
                 println!("step {step}: acc {acc}");
                 bar.inc(1);
             }
-            bar.finish_and_clear();
+            bar.finish();
             ctx.put_output(
                 "result",
                 format!("{{\"acc\": {acc}, \"device\": {:?}}}", p.device).as_bytes(),

@@ -9,6 +9,7 @@ use clap::Args;
 use haq_flow::binaries::Binaries;
 use haq_flow::plan::State;
 use haq_flow::scheduler::{self, Options};
+use haq_flow::terminal::Terminal;
 use haq_flow::{executor, param_check, Dag, Override, Workflow};
 use haq_store::Store;
 
@@ -115,14 +116,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let terminal = Terminal::new(std::io::stderr().is_terminal());
     let opts = Options {
         jobs: args.jobs.map_or(wf.jobs, usize::from),
         force,
-        progress: std::io::stderr().is_terminal(),
+        terminal: terminal.clone(),
         echo: !args.quiet,
     };
     let summary = scheduler::run(&wf, &dag, &selection, &binaries, &opts, &|event| {
-        eprintln!("haq: {event}")
+        terminal.println(&format!("haq: {event}"))
     })?;
     eprintln!(
         "haq: {} ran, {} up to date{}{}{}",

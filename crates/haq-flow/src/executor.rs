@@ -3,6 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::terminal::Terminal;
 
 /// Set from the SIGINT/SIGTERM handler; every executor watches it.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -52,11 +54,14 @@ pub struct Job<'a> {
     pub store: &'a Path,
     pub run_id: i64,
     pub log: PathBuf,
-    /// Show progress bars on `haq`'s terminal.
-    pub progress: bool,
-    /// Also copy the stage's output lines, prefixed, to `haq`'s stderr.
+    /// Where the stage's progress bar is drawn and its output echoed.
+    pub terminal: &'a Terminal,
+    /// Also copy the stage's output lines, prefixed, to the terminal.
     pub echo: bool,
 }
+
+/// The descriptor a stage writes progress updates to (stdin, stdout, stderr, then this).
+const PROGRESS_FD: libc::c_int = 3;
 
 /// After forwarding an interrupt, how long a stage gets to exit before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
@@ -91,16 +96,35 @@ pub fn execute(job: &Job) -> Result<Exit> {
     command
         .env(haq_store::stage::STORE_ENV, job.store)
         .env(haq_store::stage::RUN_ENV, job.run_id.to_string())
-        .env(
-            haq_store::stage::PROGRESS_ENV,
-            if job.progress { "1" } else { "0" },
-        )
+        .env_remove(haq_store::stage::PROGRESS_FD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // The progress pipe, only when there are bars to draw. Both ends are close-on-exec,
+    // so other stages started meanwhile do not hold it open.
+    let progress = if job.terminal.has_bars() {
+        let (reader, writer) = std::io::pipe().map_err(io_err(job.binary))?;
+        command.env(haq_store::stage::PROGRESS_FD_ENV, PROGRESS_FD.to_string());
+        Some((reader, writer))
+    } else {
+        None
+    };
+    let progress_writer = progress.as_ref().map(|(_, w)| w.as_raw_fd());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
+            if let Some(fd) = progress_writer {
+                // dup2 leaves the copy open across exec; a descriptor that already is 3
+                // only loses its close-on-exec flag.
+                let moved = if fd == PROGRESS_FD {
+                    libc::fcntl(fd, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, PROGRESS_FD)
+                };
+                if moved < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             // Own process group: a terminal's Ctrl-C reaches haq, which forwards it, so
             // haq always learns how the stage ended.
             libc::setpgid(0, 0);
@@ -111,6 +135,12 @@ pub fn execute(job: &Job) -> Result<Exit> {
         });
     }
     let mut child = command.spawn().map_err(io_err(job.binary))?;
+    // Only the stage may hold the write end, or the bar would never see the pipe close.
+    let bar = progress.map(|(reader, writer)| {
+        drop(writer);
+        let (terminal, stage) = (job.terminal.clone(), job.stage.to_string());
+        thread::spawn(move || terminal.follow(&stage, reader))
+    });
     let last_err = Arc::new(Mutex::new(String::new()));
     let tees = [
         tee(child.stdout.take().expect("piped"), job, &log, None),
@@ -122,7 +152,7 @@ pub fn execute(job: &Job) -> Result<Exit> {
         ),
     ];
     let status = wait(&mut child).map_err(io_err(job.binary))?;
-    for t in tees {
+    for t in tees.into_iter().chain(bar) {
         let _ = t.join();
     }
     let last = last_err.lock().expect("tee").clone();
@@ -180,13 +210,13 @@ fn tee(
 ) -> thread::JoinHandle<()> {
     let log = log.clone();
     let prefix = format!("[{}] ", job.stage);
-    let echo = job.echo;
+    let echo = job.echo.then(|| job.terminal.clone());
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             let _ = writeln!(log.lock().expect("log"), "{line}");
-            if echo {
-                eprintln!("{prefix}{line}");
+            if let Some(terminal) = &echo {
+                terminal.println(&format!("{prefix}{line}"));
             }
             if let Some(last) = &last_line {
                 if !line.trim().is_empty() {

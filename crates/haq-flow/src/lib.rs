@@ -8,6 +8,7 @@ pub mod fingerprint;
 pub mod param_check;
 pub mod plan;
 pub mod scheduler;
+pub mod terminal;
 pub mod workflow;
 
 pub use dag::Dag;

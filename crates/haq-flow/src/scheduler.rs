@@ -12,20 +12,21 @@ use haq_store::{Claim, NewRun, Run, RunStatus, Store};
 use crate::binaries::Binaries;
 use crate::error::{Error, Result};
 use crate::executor::{self, Exit, Job};
-use crate::plan::{run_key, FILE_INPUT};
+use crate::plan::{run_key, RunKey, FILE_INPUT};
+use crate::terminal::Terminal;
 use crate::workflow::Workflow;
 use crate::Dag;
 
 /// How to run.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct Options {
     /// Stages executed at once (at least 1).
     pub jobs: usize,
     /// Stages (expanded names) to rerun even if a cached run exists.
     pub force: BTreeSet<String>,
-    /// Draw stage progress bars on this terminal.
-    pub progress: bool,
-    /// Copy stage output to stderr as it comes.
+    /// Where progress bars are drawn and stage output echoed.
+    pub terminal: Terminal,
+    /// Copy stage output to the terminal as it comes.
     pub echo: bool,
 }
 
@@ -160,7 +161,7 @@ pub fn run(
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Summary> {
     // Fail early on an unopenable store or a missing binary rather than mid-run.
-    Store::open(&wf.store)?;
+    let store = Store::open(&wf.store)?;
     for &i in selection {
         binaries.identity(&wf.stages[i].kind)?;
     }
@@ -180,15 +181,32 @@ pub fn run(
                     break;
                 };
                 let i = pending.remove(pos);
-                let upstream: Vec<(String, Run)> = dag
+                let stage = &wf.stages[i];
+                let upstream: Vec<(&str, &Run)> = dag
                     .upstream(i)
                     .iter()
-                    .map(|u| (wf.stages[*u].name.clone(), complete[u].clone()))
+                    .map(|u| (wf.stages[*u].name.as_str(), &complete[u]))
                     .collect();
+                let key = run_key(&store, stage, &upstream, binaries)?;
+                // A completed run never changes, so reusing one needs no claim, no thread
+                // and no connection of its own: that was most of a no-op `haq run`.
+                let cached = match opts.force.contains(&stage.name) {
+                    true => None,
+                    false => store.done_run(&stage.name, &key.fingerprint)?,
+                };
+                if let Some(run) = cached {
+                    on_event(&Event::Cached {
+                        stage: stage.name.clone(),
+                        run: run.id,
+                    });
+                    summary.cached.push(stage.name.clone());
+                    complete.insert(i, run);
+                    continue;
+                }
                 let tx = tx.clone();
                 running += 1;
                 scope.spawn(move || {
-                    let _ = tx.send((i, run_stage(wf, i, &upstream, binaries, opts, on_event)));
+                    let _ = tx.send((i, run_stage(wf, i, key, binaries, opts, on_event)));
                 });
             }
             if running == 0 {
@@ -250,15 +268,13 @@ const POLL: Duration = Duration::from_millis(300);
 fn run_stage(
     wf: &Workflow,
     i: usize,
-    upstream: &[(String, Run)],
+    key: RunKey,
     binaries: &Binaries,
     opts: &Options,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Outcome> {
     let stage = &wf.stages[i];
     let store = Store::open(&wf.store)?;
-    let upstream_refs: Vec<(&str, &Run)> = upstream.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    let key = run_key(&store, stage, &upstream_refs, binaries)?;
     // The run's inputs must be artifacts: each `deps:` file is stored as it was hashed.
     for path in &stage.deps {
         let expected = &key.inputs[&format!("{FILE_INPUT}{path}")];
@@ -337,7 +353,7 @@ fn run_stage(
             store: store.path(),
             run_id: run.id,
             log: store.log_path(run.id),
-            progress: opts.progress,
+            terminal: &opts.terminal,
             echo: opts.echo,
         })?;
         let (stage_name, id) = (stage.name.clone(), run.id);

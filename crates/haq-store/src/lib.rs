@@ -5,7 +5,7 @@
 mod artifact;
 mod error;
 mod lock;
-mod progress;
+pub mod progress;
 mod runs;
 mod schema;
 pub mod stage;

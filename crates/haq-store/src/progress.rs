@@ -1,40 +1,130 @@
-//! Progress bars for stages. A stage's stdout and stderr go to its run log, so indicatif
-//! would see no terminal; when `haq run` itself is on one it sets `HAQ_PROGRESS=1` and
-//! the bars are drawn straight to the controlling terminal, keeping escape codes out of
-//! the logs.
+//! Progress of a stage, drawn by `haq run`. A stage's stdout and stderr go to its run log,
+//! and several stages may run at once, so a stage draws nothing itself: when `haq run` is
+//! on a terminal it gives the stage the write end of a pipe (its descriptor number in
+//! `HAQ_PROGRESS_FD`), the stage writes one JSON [`Update`] line per change, and `haq`
+//! draws every running stage's bar pinned below the scrolling log lines, as cargo does.
 
-use std::fs::OpenOptions;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
 
-/// Environment variable `haq run` sets when progress should be shown.
-pub const PROGRESS_ENV: &str = "HAQ_PROGRESS";
+/// Environment variable naming the descriptor progress updates are written to.
+pub const PROGRESS_FD_ENV: &str = "HAQ_PROGRESS_FD";
 
-pub(crate) fn bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), draw_target());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>14} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    bar
+/// One line of the progress pipe: where a stage's bar stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    /// What is counted (`epoch 2/8`, a stage name).
+    pub label: String,
+    pub pos: u64,
+    pub len: u64,
+    /// A short status, e.g. `loss 0.312`.
+    pub message: String,
+    /// The bar is finished and should be cleared.
+    pub done: bool,
 }
 
-fn draw_target() -> ProgressDrawTarget {
-    if std::env::var(PROGRESS_ENV).as_deref() != Ok("1") {
-        return ProgressDrawTarget::hidden();
-    }
-    let tty = (
-        OpenOptions::new().read(true).open("/dev/tty"),
-        OpenOptions::new().write(true).open("/dev/tty"),
-    );
-    match tty {
-        (Ok(r), Ok(w)) => {
-            ProgressDrawTarget::term_like(Box::new(console::Term::read_write_pair(r, w)))
+/// Position updates more frequent than this are coalesced: a bar redrawn 10 times a
+/// second looks live, and a tight loop of `inc(1)` does not flood the pipe.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The progress pipe, taken from the environment once per process.
+fn sink() -> &'static Option<Mutex<File>> {
+    static SINK: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let fd: i32 = std::env::var(PROGRESS_FD_ENV).ok()?.parse().ok()?;
+        // Only a pipe that haq made: a stage started by hand with the variable set to
+        // some other descriptor must not write into it.
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat only writes the stat buffer; a bad descriptor returns -1.
+        let ok = unsafe { libc::fstat(fd, stat.as_mut_ptr()) } == 0;
+        // SAFETY: fstat succeeded, so the buffer is initialised.
+        if !ok || unsafe { stat.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFIFO {
+            return None;
         }
-        _ => ProgressDrawTarget::hidden(),
+        // SAFETY: the descriptor is open, is a pipe, and nothing else in the process
+        // owns it; it stays open for the life of the process.
+        Some(Mutex::new(unsafe { File::from_raw_fd(fd) }))
+    })
+}
+
+/// A stage's progress bar (see [`crate::stage::StageContext::progress`]). Without
+/// `haq run` on a terminal it does nothing.
+pub struct Progress {
+    state: Mutex<(Update, Option<Instant>)>,
+}
+
+impl Progress {
+    pub(crate) fn new(len: u64, label: &str) -> Progress {
+        let bar = Progress {
+            state: Mutex::new((
+                Update {
+                    label: label.to_string(),
+                    len,
+                    ..Update::default()
+                },
+                None,
+            )),
+        };
+        bar.update(true, |_| {});
+        bar
+    }
+
+    pub fn set_position(&self, pos: u64) {
+        self.update(false, |u| u.pos = pos);
+    }
+
+    pub fn inc(&self, delta: u64) {
+        self.update(false, |u| u.pos += delta);
+    }
+
+    pub fn set_message(&self, message: impl Into<String>) {
+        let message = message.into();
+        // Sent at once: it usually follows a position update that the same step made.
+        self.update(true, |u| u.message = message);
+    }
+
+    /// Starts counting again from 0 under a new label (the next epoch).
+    pub fn restart(&self, label: impl Into<String>) {
+        let label = label.into();
+        self.update(true, |u| {
+            u.label = label;
+            u.pos = 0;
+            u.message.clear();
+        });
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        self.update(true, |u| u.done = true);
+    }
+
+    /// Applies a change and sends the new state, unless one was sent less than
+    /// [`MIN_INTERVAL`] ago and the change is not `urgent`.
+    fn update(&self, urgent: bool, change: impl FnOnce(&mut Update)) {
+        let Some(sink) = sink() else { return };
+        let mut state = self.state.lock().expect("progress state");
+        change(&mut state.0);
+        let due = state.1.is_none_or(|t| t.elapsed() >= MIN_INTERVAL);
+        if urgent || due {
+            state.1 = Some(Instant::now());
+            let mut line = serde_json::to_string(&state.0).expect("an update serialises");
+            line.push('\n');
+            // A haq that went away is no reason to fail the stage.
+            let _ = sink
+                .lock()
+                .expect("progress pipe")
+                .write_all(line.as_bytes());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

@@ -140,6 +140,25 @@ fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
     })
 }
 
+/// The newest run of `stage` with `fingerprint` that is (`done`) or is not completed.
+fn find_run(
+    conn: &rusqlite::Connection,
+    stage: &str,
+    fingerprint: &str,
+    done: bool,
+) -> rusqlite::Result<Option<Run>> {
+    let filter = if done { "=" } else { "!=" };
+    conn.query_row(
+        &format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE stage = ?1 AND fingerprint = ?2 \
+             AND status {filter} 'done' ORDER BY id DESC LIMIT 1"
+        ),
+        params![stage, fingerprint],
+        run_from_row,
+    )
+    .optional()
+}
+
 impl Store {
     /// Decides, atomically with every other process on this store, whether to reuse, wait
     /// for, resume or start the run `new` describes. Resuming drops the metrics and outputs
@@ -148,22 +167,11 @@ impl Store {
     pub fn claim(&self, new: &NewRun, force: bool) -> Result<Claim> {
         self.write_with(|tx| {
             let sql = |e| self.err(e);
-            let find = |status_filter: &str| -> Result<Option<Run>> {
-                tx.query_row(
-                    &format!(
-                        "SELECT {RUN_COLUMNS} FROM runs WHERE stage = ?1 AND fingerprint = ?2 AND {status_filter} \
-                         ORDER BY id DESC LIMIT 1"
-                    ),
-                    params![new.stage, new.fingerprint],
-                    run_from_row,
-                )
-                .optional()
-                .map_err(|e| self.err(e))
-            };
-            if let Some(run) = find("status = 'done'")?.filter(|_| !force) {
+            let find = |done| find_run(tx, new.stage, new.fingerprint, done).map_err(sql);
+            if let Some(run) = find(true)?.filter(|_| !force) {
                 return Ok(Claim::Cached(run));
             }
-            if let Some(run) = find("status != 'done'")?.filter(|_| !force) {
+            if let Some(run) = find(false)?.filter(|_| !force) {
                 let Some(lock) = RunLock::try_acquire(self, run.id)? else {
                     return Ok(Claim::Busy(run));
                 };
@@ -241,10 +249,17 @@ impl Store {
 
     /// Runs, newest first, optionally of one stage.
     pub fn runs(&self, stage: Option<&str>) -> Result<Vec<Run>> {
+        // Two statements: `?1 IS NULL OR stage = ?1` cannot use the index on stage, and
+        // `haq status` asks once per stage (quadratic in the workflow's size).
+        let filter = if stage.is_some() {
+            "stage = ?1"
+        } else {
+            "?1 IS NULL"
+        };
         let mut stmt = self
             .conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR stage = ?1 ORDER BY id DESC"
+            .prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE {filter} ORDER BY id DESC"
             ))
             .map_err(|e| self.err(e))?;
         let runs = stmt
@@ -252,6 +267,12 @@ impl Store {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
         runs.into_iter().map(|r| self.live(r)).collect()
+    }
+
+    /// The completed run of `stage` with `fingerprint`, if there is one: a cache hit. A
+    /// completed run never changes, so no claim is needed to reuse it.
+    pub fn done_run(&self, stage: &str, fingerprint: &str) -> Result<Option<Run>> {
+        find_run(&self.conn, stage, fingerprint, true).map_err(|e| self.err(e))
     }
 
     /// The newest completed run of a stage.

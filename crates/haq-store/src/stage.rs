@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
-use indicatif::ProgressBar;
 use serde::de::DeserializeOwned;
 
 use crate::artifact::Digest;
@@ -14,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::runs::{Run, RunStatus};
 use crate::store::Store;
 
-pub use crate::progress::PROGRESS_ENV;
+pub use crate::progress::{Progress, PROGRESS_FD_ENV};
 
 /// Path of the store file.
 pub const STORE_ENV: &str = "HAQ_STORE";
@@ -199,9 +198,9 @@ impl StageContext {
         }
     }
 
-    /// A progress bar shown on the terminal of `haq run` when there is one.
-    pub fn progress(&self, len: u64, label: &str) -> ProgressBar {
-        crate::progress::bar(len, label)
+    /// A progress bar, drawn by `haq run` when it is on a terminal.
+    pub fn progress(&self, len: u64, label: &str) -> Progress {
+        Progress::new(len, label)
     }
 }
 

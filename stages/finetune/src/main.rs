@@ -270,8 +270,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             bar.set_message(format!("loss {:.3}", s.loss));
         },
         &mut |r, opt| {
-            bar.reset();
-            bar.set_prefix(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
+            bar.restart(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
             eprintln!("{r}");
             let step = r.epoch as i64;
             ctx.log_metrics(step, &r.metrics())?;
@@ -279,7 +278,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
-    bar.finish_and_clear();
+    bar.finish();
 
     let test = evaluate(&net, &splits.test, recipe.eval_batch, device)?;
     let val = evaluate(&net, &splits.val, recipe.eval_batch, device)?;

@@ -97,8 +97,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             bar.set_message(format!("loss {:.3}", s.loss));
         },
         &mut |r, opt| {
-            bar.reset();
-            bar.set_prefix(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
+            bar.restart(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
             eprintln!("{r}");
             let step = r.epoch as i64;
             ctx.log_metrics(step, &r.metrics())?;
@@ -106,7 +105,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
-    bar.finish_and_clear();
+    bar.finish();
     let test = evaluate(&model, &splits.test, recipe.eval_batch, device)?;
     let val = evaluate(&model, &splits.val, recipe.eval_batch, device)?;
     eprintln!("test top-1 {:.2}% top-5 {:.2}%", test.top1, test.top5);

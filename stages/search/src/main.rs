@@ -364,7 +364,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         eprintln!("resuming after episode {step}");
     }
 
-    let bar = ctx.progress(p.episodes as u64, &ctx.run().stage);
+    let bar = ctx.progress(p.episodes as u64, "episodes");
     bar.set_position(history.len() as u64);
     // An episode's time runs from the end of the one before, so its `other` includes
     // the previous episode's metrics and checkpoint.
@@ -399,7 +399,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         ctx.save_checkpoint(episode as i64, &history::encode(&history, &search.save()?)?)?;
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
 
     let best = search.best().expect("at least one episode ran");
     let (finalist_float_accuracy, finalists) = match &finalist_val {
