@@ -505,3 +505,58 @@ stages:
         "{log}"
     );
 }
+
+/// A stage's workspace files come back on a cache hit, as DVC's checkout restores outputs:
+/// deleted, edited, or in a fresh directory running the same workflow on the same store.
+#[test]
+fn a_cache_hit_writes_back_missing_or_changed_workspace_files() {
+    let p = Project::new(
+        "
+name: ws
+stages:
+  a:
+    run: example
+    params: {steps: 2, workspace_file: out/result.json}
+  b:
+    run: example
+    needs: [a]
+    params: {steps: 1}
+",
+    );
+    ok(&p.haq(&["run"]));
+    let file = p.path("out/result.json");
+    let original = std::fs::read(&file).unwrap();
+    assert!(ok(&p.haq(&["run"])).contains("a: up to date (run 1)\n"));
+
+    std::fs::remove_dir_all(p.path("out")).unwrap();
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    assert!(
+        status.contains(
+            "fresh        run 1; 1 workspace file missing or changed, e.g. out/result.json"
+        ),
+        "{status}"
+    );
+    let again = ok(&p.haq(&["run"]));
+    assert!(again.contains("0 ran, 2 up to date"), "{again}");
+    assert!(again.contains("restored 1 workspace file\n"), "{again}");
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+
+    std::fs::write(&file, "edited").unwrap();
+    assert!(ok(&p.haq(&["run"])).contains("restored 1 workspace file"));
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+
+    // Another directory, the same workflow and store: the file appears there too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::HAQ)
+        .args(["run", "-f"])
+        .arg(p.path("workflow.yaml"))
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("0 ran"), "{text}");
+    assert_eq!(
+        std::fs::read(elsewhere.path().join("out/result.json")).unwrap(),
+        original
+    );
+}

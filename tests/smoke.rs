@@ -148,6 +148,16 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
             assert!(!csv_rows(&files[*name]).is_empty(), "{name} has no rows");
         }
     }
+    // A cache hit writes a deleted report back, byte for byte, recomputing nothing.
+    std::fs::remove_dir_all(reference.path("reports/smoke")).unwrap();
+    let third = ok(&reference.haq(&["run", "-f", "smoke.yaml"]));
+    assert!(
+        third.contains("0 ran, ")
+            && third.contains(&format!("restored {} workspace files", files.len())),
+        "{third}"
+    );
+    assert_eq!(report_files(&reference.path("reports/smoke")), files);
+
     // The smoke workflow has every experiment type: a table for each, with the fixed-bit
     // baseline and the HAQ row in it.
     let tables: Vec<&str> = names

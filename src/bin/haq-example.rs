@@ -24,6 +24,9 @@ struct Params {
     /// Write the process id here on start.
     #[serde(default)]
     pid_file: Option<std::path::PathBuf>,
+    /// Also write the result to this workspace file (relative to where `haq run` works).
+    #[serde(default)]
+    workspace_file: Option<String>,
     // Shared workflow settings every stage receives; this stage ignores them.
     #[serde(default)]
     seed: u64,
@@ -100,11 +103,17 @@ fn main() {
                 bar.inc(1);
             }
             bar.finish();
-            ctx.put_output(
-                "result",
-                format!("{{\"acc\": {acc}, \"device\": {:?}}}", p.device).as_bytes(),
-                "application/json",
-            )?;
+            let result = format!("{{\"acc\": {acc}, \"device\": {:?}}}", p.device);
+            ctx.put_output("result", result.as_bytes(), "application/json")?;
+            if let Some(path) = &p.workspace_file {
+                let path_buf = std::path::Path::new(path);
+                if let Some(dir) = path_buf.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(path_buf, &result)
+                    .map_err(|e| anyhow::anyhow!("writing {path}: {e}"))?;
+                ctx.put_workspace_output(path, result.as_bytes(), "application/json")?;
+            }
             Ok(())
         },
     )

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use haq_flow::binaries::Binaries;
+use haq_flow::fingerprint::explain;
 use haq_flow::plan::State;
 use haq_flow::scheduler::{self, Options};
 use haq_flow::terminal::Terminal;
@@ -104,7 +105,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     println!("{name}: up to date (run {})", run.id)
                 }
                 State::Fresh(_) => println!("{name}: would run (forced)"),
-                State::Stale(why) => println!("{name}: would run: {}", why.join("; ")),
+                State::Stale(why) => println!("{name}: would run: {}", explain(why)),
                 State::Running(run) => println!(
                     "{name}: being run by another haq (run {}); would wait",
                     run.id
@@ -167,8 +168,21 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     for (i, state) in order.iter().zip(&states) {
         let name = &wf.stages[*i].name;
         let detail = match state {
-            State::Fresh(run) => format!("run {}", run.id),
-            State::Stale(why) => why.join("; "),
+            State::Fresh(run) => {
+                let missing = haq_store::workspace::differing(&store.outputs(run.id)?)?;
+                match missing.len() {
+                    0 => format!("run {}", run.id),
+                    n => format!(
+                        "run {}; {n} workspace file{} missing or changed, e.g. {} (haq run \
+                         writes {} back)",
+                        run.id,
+                        if n == 1 { "" } else { "s" },
+                        missing[0].0.display(),
+                        if n == 1 { "it" } else { "them" }
+                    ),
+                }
+            }
+            State::Stale(why) => explain(why),
             State::Running(run) => format!("run {} (attempt {})", run.id, run.attempts),
             State::Interrupted(run) => match store.latest_checkpoint(run.id)? {
                 Some(c) => format!("run {}: resumes from step {}", run.id, c.step),

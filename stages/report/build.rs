@@ -1,7 +1,3 @@
 fn main() {
-    haq_build::emit_identity(&[
-        "src",
-        "../../crates/haq-cost/src",
-        "../../crates/haq-store/src",
-    ]);
+    haq_build::emit_identity();
 }

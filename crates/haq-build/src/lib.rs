@@ -8,22 +8,95 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Hashes every file under `paths` (relative to the crate being built) and exposes the
-/// digest to the crate as the compile-time variable `HAQ_BUILD_IDENTITY`.
-pub fn emit_identity(paths: &[&str]) {
-    let manifest =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+/// Exposes the package's source identity to the crate as the compile-time variable
+/// `HAQ_BUILD_IDENTITY`: a hash of its `src/` and, recursively, of the `src/` of every
+/// path dependency its manifest names (directly or through `workspace = true`), so no
+/// list of source folders can fall out of date when a dependency is added.
+pub fn emit_identity() {
+    let manifest_dir = manifest_dir();
+    let sources: Vec<PathBuf> = crates_built_into(&manifest_dir)
+        .iter()
+        .map(|c| c.join("src"))
+        .collect();
+    emit_identity_of(&workspace_root(&manifest_dir), &sources);
+}
+
+/// The folder of the package at `manifest_dir` and of each of its path dependencies,
+/// recursively (normal dependencies: dev and build ones do not go into the binary).
+pub fn crates_built_into(manifest_dir: &Path) -> Vec<PathBuf> {
+    let mut crates = Vec::new();
+    collect_path_deps(manifest_dir, &workspace_root(manifest_dir), &mut crates);
+    crates
+}
+
+/// [`emit_identity`] over the given files and folders (relative to the package): for a
+/// binary that uses less than its package does (the `haq` package's example stage).
+pub fn emit_identity_of_paths(paths: &[&str]) {
+    let manifest_dir = manifest_dir();
+    let sources: Vec<PathBuf> = paths.iter().map(|p| manifest_dir.join(p)).collect();
+    emit_identity_of(&workspace_root(&manifest_dir), &sources);
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"))
+}
+
+/// The nearest folder at or above `dir` whose manifest has a `[workspace]` table.
+fn workspace_root(dir: &Path) -> PathBuf {
+    dir.ancestors()
+        .find(|d| read_manifest(d).is_some_and(|m| m.contains_key("workspace")))
+        .unwrap_or(dir)
+        .to_path_buf()
+}
+
+fn read_manifest(dir: &Path) -> Option<toml::Table> {
+    let path = dir.join("Cargo.toml");
+    let text = fs::read_to_string(&path).ok()?;
+    println!("cargo:rerun-if-changed={}", path.display());
+    Some(
+        text.parse()
+            .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display())),
+    )
+}
+
+fn collect_path_deps(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if out.contains(&dir) {
+        return;
+    }
+    out.push(dir.clone());
+    let manifest = read_manifest(&dir).unwrap_or_default();
+    let workspace_deps = read_manifest(root)
+        .and_then(|m| m.get("workspace")?.get("dependencies")?.as_table().cloned())
+        .unwrap_or_default();
+    let deps = manifest.get("dependencies").and_then(|d| d.as_table());
+    for (name, spec) in deps.into_iter().flatten() {
+        let (base, spec) = if spec.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
+            (root, workspace_deps.get(name))
+        } else {
+            (dir.as_path(), Some(spec))
+        };
+        if let Some(path) = spec.and_then(|s| s.get("path")).and_then(|p| p.as_str()) {
+            collect_path_deps(&base.join(path), root, out);
+        }
+    }
+}
+
+/// Hashes every file under `sources` (paths relative to `root` go into the hash, so the
+/// checkout's location does not) and exposes the digest as `HAQ_BUILD_IDENTITY`.
+fn emit_identity_of(root: &Path, sources: &[PathBuf]) {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut files = Vec::new();
-    for rel in paths {
-        let path = manifest.join(rel);
+    for path in sources {
         println!("cargo:rerun-if-changed={}", path.display());
-        collect_files(&path, &mut files);
+        collect_files(path, &mut files);
     }
     files.sort();
+    files.dedup();
     let mut hasher = blake3::Hasher::new();
     for file in &files {
-        // Paths relative to the manifest keep the hash independent of the checkout's location.
-        let rel = file.strip_prefix(&manifest).unwrap_or(file);
+        let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
+        let rel = canonical.strip_prefix(&root).unwrap_or(&canonical);
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update(&[0]);
         let bytes = fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));

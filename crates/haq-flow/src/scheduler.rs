@@ -12,7 +12,7 @@ use haq_store::{Claim, NewRun, Run, RunStatus, Store};
 use crate::binaries::Binaries;
 use crate::error::{Error, Result};
 use crate::executor::{self, Exit, Job};
-use crate::plan::{run_key, RunKey, FILE_INPUT};
+use crate::fingerprint::{run_key, RunKey, FILE_INPUT};
 use crate::terminal::Terminal;
 use crate::workflow::Workflow;
 use crate::Dag;
@@ -36,6 +36,8 @@ pub enum Event {
     Cached {
         stage: String,
         run: i64,
+        /// Workspace files written back because they were missing or changed.
+        restored: usize,
     },
     Started {
         stage: String,
@@ -71,7 +73,20 @@ pub enum Event {
 impl std::fmt::Display for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Event::Cached { stage, run } => write!(f, "{stage}: up to date (run {run})"),
+            Event::Cached {
+                stage,
+                run,
+                restored: 0,
+            } => write!(f, "{stage}: up to date (run {run})"),
+            Event::Cached {
+                stage,
+                run,
+                restored,
+            } => write!(
+                f,
+                "{stage}: up to date (run {run}); restored {restored} workspace file{}",
+                if *restored == 1 { "" } else { "s" }
+            ),
             Event::Started {
                 stage,
                 run,
@@ -195,10 +210,7 @@ pub fn run(
                     false => store.done_run(&stage.name, &key.fingerprint)?,
                 };
                 if let Some(run) = cached {
-                    on_event(&Event::Cached {
-                        stage: stage.name.clone(),
-                        run: run.id,
-                    });
+                    reuse(&store, &stage.name, &run, on_event)?;
                     summary.cached.push(stage.name.clone());
                     complete.insert(i, run);
                     continue;
@@ -262,6 +274,17 @@ fn skip_downstream(
     });
 }
 
+/// Reuses a completed run: its workspace files are written back where missing or changed.
+fn reuse(store: &Store, stage: &str, run: &Run, on_event: &(dyn Fn(&Event) + Sync)) -> Result<()> {
+    let restored = haq_store::workspace::restore(store, &store.outputs(run.id)?)?;
+    on_event(&Event::Cached {
+        stage: stage.to_string(),
+        run: run.id,
+        restored: restored.len(),
+    });
+    Ok(())
+}
+
 /// How often a stage held by another process is checked on.
 const POLL: Duration = Duration::from_millis(300);
 
@@ -310,10 +333,7 @@ fn run_stage(
         force = false;
         let (run, lock, resumed) = match claim {
             Claim::Cached(run) => {
-                on_event(&Event::Cached {
-                    stage: stage.name.clone(),
-                    run: run.id,
-                });
+                reuse(&store, &stage.name, &run, on_event)?;
                 return Ok(Outcome::Complete {
                     run: Box::new(run),
                     cached: true,

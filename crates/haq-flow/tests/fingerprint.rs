@@ -100,3 +100,121 @@ fn diff_params_names_each_changed_path() {
         [r#"m: {"a":1} -> "x""#]
     );
 }
+
+mod why_stale {
+    use std::collections::BTreeMap;
+
+    use haq_flow::fingerprint::{why_stale, Basis, Change, StaleReason};
+    use haq_store::Digest;
+    use serde_json::json;
+
+    fn digests(pairs: &[(&str, &str)]) -> BTreeMap<String, Digest> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Digest(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn names_every_difference_by_what_it_is() {
+        let old_params = json!({"epochs": 10, "lr": 0.1});
+        let new_params = json!({"epochs": 12, "lr": 0.1, "seed": 1});
+        let old_inputs = digests(&[
+            ("pretrain/weights", "a"),
+            ("file:policy.json", "p"),
+            ("file:gone.txt", "g"),
+        ]);
+        let new_inputs = digests(&[
+            ("pretrain/weights", "b"),
+            ("file:policy.json", "p"),
+            ("calibrate/clips", "c"),
+        ]);
+        let old = Basis {
+            kind: "finetune",
+            params: &old_params,
+            inputs: &old_inputs,
+            binary_id: "x",
+        };
+        let new = Basis {
+            kind: "search",
+            params: &new_params,
+            inputs: &new_inputs,
+            binary_id: "y",
+        };
+        assert_eq!(
+            why_stale(&old, &new),
+            [
+                StaleReason::KindChanged {
+                    from: "finetune".into(),
+                    to: "search".into()
+                },
+                StaleReason::Param("epochs: 10 -> 12".into()),
+                StaleReason::Param("seed: (unset) -> 1".into()),
+                StaleReason::UpstreamInput {
+                    stage: "calibrate".into(),
+                    input: "calibrate/clips".into(),
+                    change: Change::Added
+                },
+                StaleReason::DepsFile {
+                    path: "gone.txt".into(),
+                    change: Change::Removed
+                },
+                StaleReason::UpstreamInput {
+                    stage: "pretrain".into(),
+                    input: "pretrain/weights".into(),
+                    change: Change::Changed
+                },
+                StaleReason::BinaryRebuilt {
+                    kind: "search".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn identical_bases_blame_the_fingerprint_recipe() {
+        let params = json!({"a": 1});
+        let inputs = digests(&[("u/out", "d")]);
+        let basis = Basis {
+            kind: "k",
+            params: &params,
+            inputs: &inputs,
+            binary_id: "b",
+        };
+        assert_eq!(why_stale(&basis, &basis), [StaleReason::FingerprintChanged]);
+    }
+
+    #[test]
+    fn reasons_read_as_one_line_each() {
+        let line = |r: StaleReason| r.to_string();
+        assert_eq!(line(StaleReason::NeverRun), "never run");
+        assert_eq!(
+            line(StaleReason::Upstream {
+                stage: "pretrain".into(),
+                state: "running"
+            }),
+            "upstream pretrain is running"
+        );
+        assert_eq!(
+            line(StaleReason::MoreUpstream(1)),
+            "1 more upstream stage not fresh"
+        );
+        assert_eq!(
+            line(StaleReason::MoreUpstream(15)),
+            "15 more upstream stages not fresh"
+        );
+        assert_eq!(
+            line(StaleReason::DepsFile {
+                path: "p.json".into(),
+                change: Change::Changed
+            }),
+            "deps: file p.json changed"
+        );
+        assert_eq!(
+            line(StaleReason::BinaryRebuilt {
+                kind: "search".into()
+            }),
+            "stage binary haq-search was rebuilt from different sources"
+        );
+    }
+}

@@ -10,6 +10,7 @@ mod runs;
 mod schema;
 pub mod stage;
 mod store;
+pub mod workspace;
 
 pub use artifact::{ArtifactReader, Digest, GcStats};
 pub use error::{Error, Result};

@@ -177,6 +177,18 @@ impl StageContext {
         self.store.put_output(self.run.id, name, bytes, media_type)
     }
 
+    /// Records `bytes` as the workspace file `path` (relative to the directory `haq run`
+    /// works in), which the stage writes there itself: a cache hit of this stage writes it
+    /// back when it is missing or changed (see [`crate::workspace`]).
+    pub fn put_workspace_output(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Digest> {
+        self.put_output(&crate::workspace::output_name(path)?, bytes, media_type)
+    }
+
     /// Logs metrics of one step (an epoch, an episode) together.
     pub fn log_metrics(&self, step: i64, values: &[(&str, f64)]) -> Result<()> {
         self.store.log_metrics(self.run.id, step, values)

@@ -42,7 +42,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use haq_core::config::Settings;
-use haq_core::hw::{by_name, CostTable, Unit};
+use haq_core::hw::{by_name, CostTable};
 use haq_core::models::Model;
 use haq_core::quant::{export, ClipTable, Policy, Quantization};
 use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
@@ -153,18 +153,8 @@ fn read_json<T: DeserializeOwned>(ctx: &StageContext, input: &str) -> anyhow::Re
         .with_context(|| format!("reading the input {input}"))
 }
 
-/// The name of a quantity in the `costs` output and metrics.
-fn quantity(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Cycles => "cycles",
-        Unit::Ms => "latency_ms",
-        Unit::Mj => "energy_mj",
-        Unit::Bytes => "size_bytes",
-    }
-}
-
 /// A policy's cost on one cost model: the table's batch and each quantity the model
-/// describes, by [`quantity`] name.
+/// describes, by `Unit::quantity` name.
 #[derive(Serialize)]
 struct PolicyCost {
     batch: usize,
@@ -192,7 +182,7 @@ fn costs(
             let totals = by_name(&table.model)?
                 .units()
                 .iter()
-                .map(|&unit| (quantity(unit), total.value(unit)))
+                .map(|&unit| (unit.quantity(), total.value(unit)))
                 .collect();
             let cost = PolicyCost {
                 batch: table.batch,

@@ -134,22 +134,12 @@ pub struct Finetune {
 impl Finetune {
     /// The policy's cost on `hardware` in `unit`, if the finetune costed it there.
     pub fn cost(&self, hardware: &str, unit: Unit) -> Option<f64> {
-        self.costs.get(hardware)?.get(quantity(unit)).copied()
+        self.costs.get(hardware)?.get(unit.quantity()).copied()
     }
 
     /// The batch `hardware`'s costs are for.
     pub fn batch(&self, hardware: &str) -> Option<f64> {
         self.costs.get(hardware)?.get("batch").copied()
-    }
-}
-
-/// The name of a unit's quantity in a finetune's `costs` output.
-pub fn quantity(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Cycles => "cycles",
-        Unit::Ms => "latency_ms",
-        Unit::Mj => "energy_mj",
-        Unit::Bytes => "size_bytes",
     }
 }
 

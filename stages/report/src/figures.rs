@@ -15,7 +15,7 @@ use plotters::prelude::*;
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::{Unit, MODEL_NAMES};
 
-use crate::collect::{quantity, Experiments, Finetune, Search};
+use crate::collect::{Experiments, Finetune, Search};
 use crate::roles::{mean_bits, Bits, Role};
 
 pub const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -610,7 +610,7 @@ fn accuracy_cost_plots(exp: &Experiments) -> Vec<(String, AccuracyCost<'_>)> {
     keys.dedup();
     keys.into_iter()
         .map(|(_, hardware, _, unit)| {
-            let what = quantity(unit).split('_').next().unwrap_or_default();
+            let what = unit.quantity().split('_').next().unwrap_or_default();
             let name = if hardware == what {
                 format!("accuracy-vs-{what}")
             } else {

@@ -3,9 +3,9 @@
 //! what it contains and how each claim is decided.
 //!
 //! It writes `reports/<workflow name>/` under the directory `haq run` started in,
-//! replacing what was there, and stores every file as an output of the run, named by its
-//! file name. Nothing in it depends on the time or the machine: the same inputs give the
-//! same bytes.
+//! replacing what was there, and stores every file as a workspace output of the run
+//! (`file:reports/<workflow name>/<file>`), which a cache hit writes back. Nothing in it
+//! depends on the time or the machine: the same inputs give the same bytes.
 
 mod assemble;
 mod claims;
@@ -49,7 +49,8 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let files = assemble::report(workflow, &exp)?;
     let dir = output::write_dir(workflow, &files)?;
     for f in &files {
-        ctx.put_output(&f.name, &f.bytes, f.media_type)?;
+        let path = dir.join(&f.name);
+        ctx.put_workspace_output(&path.to_string_lossy(), &f.bytes, f.media_type)?;
     }
     println!("wrote {} files to {}", files.len(), dir.display());
     Ok(())

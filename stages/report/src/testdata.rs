@@ -105,7 +105,7 @@ fn costs(entries: &[(&str, Unit, f64)]) -> BTreeMap<String, BTreeMap<String, f64
     let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for &(hw, unit, value) in entries {
         let table = out.entry(hw.into()).or_default();
-        table.insert(crate::collect::quantity(unit).into(), value);
+        table.insert(unit.quantity().into(), value);
         table.insert("batch".into(), 1.0);
     }
     out

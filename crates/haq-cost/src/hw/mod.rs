@@ -91,6 +91,17 @@ impl Unit {
             Unit::Bytes => "bytes",
         }
     }
+
+    /// The name of the quantity measured in this unit, as finetunes write it in their
+    /// `costs` output and metrics and the report reads it.
+    pub fn quantity(self) -> &'static str {
+        match self {
+            Unit::Cycles => "cycles",
+            Unit::Ms => "latency_ms",
+            Unit::Mj => "energy_mj",
+            Unit::Bytes => "size_bytes",
+        }
+    }
 }
 
 impl fmt::Display for Unit {
