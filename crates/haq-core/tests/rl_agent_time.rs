@@ -7,7 +7,7 @@ use std::time::Duration;
 use haq_core::arch::{layers, Arch, ArchConfig};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Budget, DdpgConfig, Mode, Objective, Search, SearchConfig};
+use haq_core::rl::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
 
 #[test]
 fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
@@ -20,7 +20,7 @@ fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
             .map(|(b, l)| (b.w_bits * b.a_bits.unwrap()) as f64 * l.shape.macs() as f64)
             .sum()
     };
-    let objective = Objective {
+    let objective = CostFunction {
         cost: Box::new(bits),
         unit: Unit::Cycles,
         reference: bits(&Policy::uniform(ls.len(), 8)),

@@ -6,7 +6,7 @@ use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::error::Error;
 use haq_core::hw::{build_table, by_name, CostTable, Unit};
 use haq_core::quant::{LayerBits, Policy};
-use haq_core::rl::{BitRange, Budget, Constraint, Env, Mode, Objective};
+use haq_core::rl::{BitRange, Budget, Constraint, CostFunction, Env, Mode};
 use haq_core::rng::seeded_rng;
 use rand::Rng;
 
@@ -53,8 +53,8 @@ impl Costs {
             .sum()
     }
 
-    fn objective(&self) -> Objective<'_> {
-        Objective {
+    fn cost_function(&self) -> CostFunction<'_> {
+        CostFunction {
             cost: Box::new(|p| self.cost(p)),
             unit: self.unit,
             reference: self.reference,
@@ -93,7 +93,7 @@ fn the_sweep_ends_within_budget_and_leaves_the_pinned_layer_alone() {
                 // Budgets from the cheapest policy to above the dearest.
                 let value = min + rng.gen::<f64>() * 1.1 * (max - min);
                 let budget = Budget::Absolute { value, unit };
-                let constraint = Constraint::new(costs.objective(), &budget, &env)
+                let constraint = Constraint::new(costs.cost_function(), &budget, &env)
                     .unwrap_or_else(|e| panic!("{model} budget {value}: {e}"));
                 let before = random_policy(&env, &mut rng);
                 let mut after = before.clone();
@@ -160,7 +160,7 @@ fn a_budget_below_the_cheapest_policy_is_rejected_naming_the_minimum() {
             value: minimum * 0.999,
             unit,
         };
-        let err = Constraint::new(costs.objective(), &budget, &env)
+        let err = Constraint::new(costs.cost_function(), &budget, &env)
             .err()
             .expect("infeasible");
         assert!(
@@ -177,7 +177,7 @@ fn a_budget_below_the_cheapest_policy_is_rejected_naming_the_minimum() {
             value: minimum,
             unit,
         };
-        let constraint = Constraint::new(costs.objective(), &budget, &env).unwrap();
+        let constraint = Constraint::new(costs.cost_function(), &budget, &env).unwrap();
         let mut policy = env.policy(&vec![1.0; env.steps()]);
         assert_eq!(constraint.enforce(&mut policy).unwrap(), minimum);
     }
@@ -191,8 +191,8 @@ fn budgets_resolve_from_a_ratio_a_matched_policy_or_an_absolute_cost() {
     let kmeans = Env::new(&ls, Mode::Kmeans, BitRange::default_for(Mode::Kmeans)).unwrap();
     let cloud = Costs::new("bismo-cloud", Unit::Ms, Mode::Linear, &ls);
     let bytes = Costs::new("size", Unit::Bytes, Mode::Kmeans, &ls);
-    let latency = || cloud.objective();
-    let size = || bytes.objective();
+    let latency = || cloud.cost_function();
+    let size = || bytes.cost_function();
     let parse = |json: &str| -> Budget { serde_json::from_str(json).unwrap() };
 
     let (w8, w4) = (
@@ -265,7 +265,7 @@ fn the_fill_spends_what_the_sweep_left_and_stops_where_no_bit_fits() {
         for trial in 0..10 {
             let value = min + rng.gen::<f64>() * (max - min);
             let budget = Budget::Absolute { value, unit };
-            let constraint = Constraint::new(costs.objective(), &budget, &env).unwrap();
+            let constraint = Constraint::new(costs.cost_function(), &budget, &env).unwrap();
             let mut policy = random_policy(&env, &mut rng);
             let swept = constraint.enforce(&mut policy).unwrap();
             let before = policy.clone();
@@ -344,7 +344,7 @@ fn baselines_and_searches_pin_the_same_layer() {
     assert!((0..n).all(|i| !Mode::Kmeans.is_pinned(i)));
     let costs = Costs::new("bismo-edge", Unit::Ms, Mode::Linear, &ls);
     let budget = Budget::Match("uniform:3".into());
-    let constraint = Constraint::new(costs.objective(), &budget, &env).unwrap();
+    let constraint = Constraint::new(costs.cost_function(), &budget, &env).unwrap();
     let mut p = env.policy(&vec![1.0; env.steps()]);
     constraint.enforce(&mut p).unwrap();
     constraint.fill(&mut p, 8);

@@ -4,7 +4,7 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Agent, Budget, DdpgConfig, Mode, Objective, Search, SearchConfig};
+use haq_core::rl::{Agent, Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
 
 fn agent(episodes: usize, warmup: usize) -> Agent {
     let config = DdpgConfig {
@@ -57,7 +57,7 @@ fn search<'a>(ls: &'a [LayerInfo], random: bool, reward: f64) -> Search<'a> {
             .map(|b| f64::from(b.w_bits * b.a_bits.unwrap_or(8)))
             .sum()
     };
-    let objective = Objective {
+    let objective = CostFunction {
         cost: Box::new(cost),
         unit: Unit::Cycles,
         reference: cost(&Policy::uniform(ls.len(), 8)),

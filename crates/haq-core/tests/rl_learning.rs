@@ -14,7 +14,7 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Budget, DdpgConfig, Mode, Objective, Search, SearchConfig};
+use haq_core::rl::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
 
 const EPISODES: usize = 150;
 const SEEDS: u64 = 3;
@@ -66,7 +66,7 @@ fn best_reward(ls: &[LayerInfo], seed: u64, warmup: usize) -> f64 {
         value: limit,
         unit: Unit::Bytes,
     };
-    let objective = Objective {
+    let objective = CostFunction {
         cost: Box::new(size(ls)),
         unit: Unit::Bytes,
         reference: 4.0 * ls.iter().map(|l| l.shape.params as f64).sum::<f64>(),

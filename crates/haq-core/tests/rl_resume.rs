@@ -5,7 +5,7 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Budget, DdpgConfig, EpisodeReport, Mode, Objective, Search, SearchConfig};
+use haq_core::rl::{Budget, CostFunction, DdpgConfig, EpisodeReport, Mode, Search, SearchConfig};
 
 const EPISODES: usize = 9;
 const SPLIT: usize = 5;
@@ -32,7 +32,7 @@ fn latency(ls: &[LayerInfo]) -> impl Fn(&Policy) -> f64 + '_ {
 }
 
 fn search<'a>(ls: &'a [LayerInfo], mode: Mode) -> Search<'a> {
-    let objective = Objective {
+    let objective = CostFunction {
         cost: Box::new(latency(ls)),
         unit: Unit::Cycles,
         reference: latency(ls)(&Policy::uniform(ls.len(), 8)),

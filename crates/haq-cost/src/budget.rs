@@ -38,15 +38,15 @@ impl Resource {
         }
     }
 
-    /// The objective of this resource on `model`, looked up in `table` (`model`'s table for
+    /// The cost of this resource on `model`, looked up in `table` (`model`'s table for
     /// `layers`). Fails when `model` does not report the resource: energy is BitFusion's
     /// alone, size the `size` model's, latency any other model's.
-    pub fn objective<'a>(
+    pub fn cost_function<'a>(
         self,
         model: &dyn CostModel,
         table: &'a CostTable,
         layers: &[LayerInfo],
-    ) -> Result<Objective<'a>> {
+    ) -> Result<CostFunction<'a>> {
         let unit = self.unit();
         if !model.units().contains(&unit) {
             return Err(Error::Config {
@@ -87,7 +87,7 @@ impl Resource {
                 .map(|l| model.cost(&l.shape, 32, 32, table.batch).value(unit))
                 .sum(),
         };
-        Ok(Objective {
+        Ok(CostFunction {
             cost: Box::new(cost),
             unit,
             reference,
@@ -106,7 +106,7 @@ impl fmt::Display for Resource {
 }
 
 /// What a search keeps under budget: a policy's cost, in one unit.
-pub struct Objective<'a> {
+pub struct CostFunction<'a> {
     /// The cost of a policy of the searched model. It must not fall when a bit width
     /// rises (every cost model here is monotone), or the sweep may not reach the budget.
     pub cost: Box<dyn Fn(&Policy) -> f64 + 'a>,
@@ -198,7 +198,7 @@ impl fmt::Display for Budget {
 
 /// An objective with its budget resolved to a number, checked to be reachable.
 pub struct Constraint<'a> {
-    objective: Objective<'a>,
+    objective: CostFunction<'a>,
     budget: f64,
     mode: Mode,
     min_bits: u8,
@@ -207,7 +207,7 @@ pub struct Constraint<'a> {
 impl<'a> Constraint<'a> {
     /// Resolves `budget` for the model `env` searches, and fails, naming the least
     /// achievable cost, when even the cheapest policy exceeds it.
-    pub fn new(objective: Objective<'a>, budget: &Budget, env: &Env) -> Result<Constraint<'a>> {
+    pub fn new(objective: CostFunction<'a>, budget: &Budget, env: &Env) -> Result<Constraint<'a>> {
         let mode = env.mode();
         let bad = |problem: String| {
             Err(Error::Config {

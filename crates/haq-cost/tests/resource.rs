@@ -13,7 +13,7 @@ fn references_are_the_papers_8_bit_latency_and_fp32_size() {
     let edge = by_name("bismo-edge").unwrap();
     let table = build_table(edge.as_ref(), &ls, edge.default_batch());
     let latency = Resource::Latency
-        .objective(edge.as_ref(), &table, &ls)
+        .cost_function(edge.as_ref(), &table, &ls)
         .unwrap();
     assert_eq!(
         (latency.unit, Resource::Latency.mode()),
@@ -31,7 +31,7 @@ fn references_are_the_papers_8_bit_latency_and_fp32_size() {
     let size = by_name("size").unwrap();
     let table = build_table(size.as_ref(), &ls, size.default_batch());
     let bytes = Resource::Size
-        .objective(size.as_ref(), &table, &ls)
+        .cost_function(size.as_ref(), &table, &ls)
         .unwrap();
     assert_eq!(
         (bytes.unit, Resource::Size.mode()),
@@ -49,7 +49,9 @@ fn an_objective_runs_only_on_models_that_report_it() {
     let fits = |resource: Resource, model: &str| {
         let model = by_name(model).unwrap();
         let table = build_table(model.as_ref(), &ls, 1);
-        resource.objective(model.as_ref(), &table, &ls).map(drop)
+        resource
+            .cost_function(model.as_ref(), &table, &ls)
+            .map(drop)
     };
     for model in ["bismo-edge", "bismo-cloud", "bitfusion"] {
         fits(Resource::Latency, model).unwrap();
@@ -74,7 +76,7 @@ fn an_objective_runs_only_on_models_that_report_it() {
     let cloud = by_name("bismo-cloud").unwrap();
     let table = build_table(cloud.as_ref(), &ls, 1);
     let err = Resource::Latency
-        .objective(edge.as_ref(), &table, &ls)
+        .cost_function(edge.as_ref(), &table, &ls)
         .err()
         .unwrap()
         .to_string();
@@ -83,7 +85,7 @@ fn an_objective_runs_only_on_models_that_report_it() {
         "{err}"
     );
     let err = Resource::Latency
-        .objective(cloud.as_ref(), &table, &ls[1..])
+        .cost_function(cloud.as_ref(), &table, &ls[1..])
         .err()
         .unwrap()
         .to_string();

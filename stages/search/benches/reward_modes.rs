@@ -120,7 +120,8 @@ fn main() -> anyhow::Result<()> {
     let table = tables
         .get(&hardware)
         .context("hardware not in the cost tables")?;
-    let objective = Resource::Latency.objective(by_name(&hardware)?.as_ref(), table, &layers)?;
+    let objective =
+        Resource::Latency.cost_function(by_name(&hardware)?.as_ref(), table, &layers)?;
     let env = Env::new(&layers, Mode::Linear, BitRange::default_for(Mode::Linear))?;
     let constraint = Constraint::new(objective, &Budget::Match("uniform:4".into()), &env)?;
     let mut rng = seeded_rng(settings.seed, 0xbe9c);

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use haq_core::quant::Policy;
 use haq_core::rl::{EpisodeReport, Measurement};
 
 /// Seconds an episode spent on each part of its work.
@@ -77,51 +76,32 @@ impl fmt::Display for Times {
     }
 }
 
-/// One episode, as the checkpoint holds it and (less its times) the `episodes` output.
+/// One episode, as the checkpoint holds it and (less its times) the `episodes` output:
+/// the search's report (its accuracy is top-1 on the search-val subset, in percent) and
+/// where the episode's time went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Episode {
-    pub episode: usize,
-    pub reward: f64,
-    /// Top-1 on the search-val subset after the short finetune, in percent.
-    pub accuracy: f64,
-    pub cost: f64,
-    pub cost_ratio: f64,
-    /// None during the warm-up, whose actions are uniformly random.
-    pub sigma: Option<f64>,
-    pub best_reward: f64,
-    pub policy: Policy,
+    #[serde(flatten)]
+    pub report: EpisodeReport,
     pub times: Times,
 }
 
 impl Episode {
-    pub fn new(report: EpisodeReport, times: Times) -> Episode {
-        Episode {
-            episode: report.episode,
-            reward: report.reward,
-            accuracy: report.accuracy,
-            cost: report.cost,
-            cost_ratio: report.cost_ratio,
-            sigma: report.sigma,
-            best_reward: report.best_reward,
-            policy: report.policy,
-            times,
-        }
-    }
-
     /// The episode's metrics, logged at step = episode.
     pub fn metrics(&self) -> Vec<(&'static str, f64)> {
+        let r = &self.report;
         let mut metrics = vec![
-            ("reward", self.reward),
-            ("accuracy", self.accuracy),
-            ("cost", self.cost),
-            ("cost_ratio", self.cost_ratio),
-            ("best_reward", self.best_reward),
+            ("reward", r.reward),
+            ("accuracy", r.accuracy),
+            ("cost", r.cost),
+            ("cost_ratio", r.cost_ratio),
+            ("best_reward", r.best_reward),
             ("time_finetune_s", self.times.finetune),
             ("time_eval_s", self.times.eval),
             ("time_agent_s", self.times.agent),
             ("time_other_s", self.times.other),
         ];
-        if let Some(sigma) = self.sigma {
+        if let Some(sigma) = r.sigma {
             metrics.push(("sigma", sigma));
         }
         metrics

@@ -286,7 +286,9 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             p.hardware
         )
     })?;
-    let objective = p.objective.objective(cost_model.as_ref(), table, &layers)?;
+    let objective = p
+        .objective
+        .cost_function(cost_model.as_ref(), table, &layers)?;
 
     settings.apply_runtime()?;
 
@@ -383,16 +385,16 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         }
         let times = Times::new(since.elapsed(), &measured, report.agent_time);
         since = Instant::now();
-        let record = Episode::new(report, times);
+        let record = Episode { report, times };
         println!(
             "episode {episode}: reward {:.4}, top-1 {:.2}%, cost {:.6} {} ({:.3} of budget), \
              best reward {:.4}; {times}",
-            record.reward,
-            record.accuracy,
-            record.cost,
+            record.report.reward,
+            record.report.accuracy,
+            record.report.cost,
             search.unit(),
-            record.cost_ratio,
-            record.best_reward
+            record.report.cost_ratio,
+            record.report.best_reward
         );
         ctx.log_metrics(episode as i64, &record.metrics())?;
         history.push(record);
@@ -406,27 +408,29 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         Some(val) => {
             let float = accuracy.set_val(val)?;
             let ranked = haq_core::rl::finalists(
-                history.iter().map(|e| (e.episode, e.reward, &e.policy)),
+                history
+                    .iter()
+                    .map(|e| (e.report.episode, e.report.reward, &e.report.policy)),
                 p.finalists,
             );
             let finalists = ranked
                 .into_iter()
                 .map(|episode| {
                     let e = &history[episode];
-                    let m = accuracy.measure(&e.policy, episode)?;
+                    let m = accuracy.measure(&e.report.policy, episode)?;
                     println!(
                         "finalist: episode {episode}, reward {:.4}, top-1 {:.2}% on the {} \
                          search-val images, {:.2}% on {} (float {float:.2}%)",
-                        e.reward,
-                        e.accuracy,
+                        e.report.reward,
+                        e.report.accuracy,
                         p.val_subset,
                         m.accuracy,
                         val.len()
                     );
                     Ok(Finalist {
                         episode,
-                        reward: e.reward,
-                        search_accuracy: e.accuracy,
+                        reward: e.report.reward,
+                        search_accuracy: e.report.accuracy,
                         accuracy: m.accuracy,
                     })
                 })
@@ -440,7 +444,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         .iter()
         .reduce(|w, f| if f.accuracy > w.accuracy { f } else { w });
     let chosen = &history[winner.map_or(best.episode, |w| w.episode)];
-    let bits = chosen.policy.bits();
+    let bits = chosen.report.policy.bits();
     let costs = tables
         .iter()
         .map(|(name, table)| {
@@ -456,10 +460,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let policy = BestPolicy {
-        policy: &chosen.policy,
-        episode: chosen.episode,
-        reward: chosen.reward,
-        accuracy: chosen.accuracy,
+        policy: &chosen.report.policy,
+        episode: chosen.report.episode,
+        reward: chosen.report.reward,
+        accuracy: chosen.report.accuracy,
         float_accuracy,
         finalist_accuracy: winner.map(|w| w.accuracy),
         costs,
@@ -498,7 +502,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         best_reward: best.reward,
         best_accuracy: best.accuracy,
         best_cost: best.cost,
-        chosen_episode: chosen.episode,
+        chosen_episode: chosen.report.episode,
         finalist_float_accuracy,
         finalists,
     };

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::budget::{Budget, Constraint, Objective};
+use super::budget::{Budget, Constraint, CostFunction};
 use super::checkpoint::{self, exact_f64, prefixed, strip};
 use super::ddpg::{Agent, AgentHeader, DdpgConfig};
 use super::env::{BitRange, Env, Mode};
@@ -59,8 +59,9 @@ pub struct Best {
     pub policy: Policy,
 }
 
-/// What one episode did.
-#[derive(Debug, Clone, PartialEq)]
+/// What one episode did. Serialised without its agent time, which is the caller's to
+/// account for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeReport {
     /// The episode's number, from 0.
     pub episode: usize,
@@ -78,6 +79,7 @@ pub struct EpisodeReport {
     pub policy: Policy,
     /// Time spent choosing actions, enforcing the budget, updating the networks and
     /// bookkeeping: everything but the accuracy callback.
+    #[serde(skip)]
     pub agent_time: Duration,
 }
 
@@ -114,7 +116,7 @@ impl<'a> Search<'a> {
     pub fn new(
         config: SearchConfig,
         layers: &[LayerInfo],
-        objective: Objective<'a>,
+        objective: CostFunction<'a>,
         budget: &Budget,
         fp_accuracy: f64,
     ) -> Result<Search<'a>> {
