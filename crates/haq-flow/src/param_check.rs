@@ -3,12 +3,12 @@
 //! stage built on `haq_store::stage::main` answers), so that a bad value fails at once and
 //! is located in the workflow file, not minutes later inside a stage.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use haq_store::stage::{ParamError, CHECK_PARAMS_ARG};
-use haq_store::{RunStatus, Store};
+use haq_store::{Run, RunStatus, Store};
 use serde_json::Value;
 
 use crate::binaries::Binaries;
@@ -71,20 +71,23 @@ fn ask(binary: &std::path::Path, params: &[&Value]) -> Result<Option<Vec<Option<
 /// completed with the same kind and params has had them checked, so a no-op `haq run`
 /// starts no binary for this.
 pub fn unchecked(wf: &Workflow, selection: &[usize], store: &Store) -> Result<Vec<usize>> {
-    // One query for all stages: this is on the path of every no-op `haq run`.
-    let done: Vec<_> = store
-        .runs(None)?
-        .into_iter()
-        .filter(|r| r.status == RunStatus::Done)
-        .collect();
+    // One query for all stages, grouped by stage: this is on the path of every no-op
+    // `haq run`.
+    let runs = store.runs(None)?;
+    let mut done: HashMap<&str, Vec<&Run>> = HashMap::new();
+    for run in runs.iter().filter(|r| r.status == RunStatus::Done) {
+        done.entry(&run.stage).or_default().push(run);
+    }
     Ok(selection
         .iter()
         .copied()
         .filter(|&i| {
             let stage = &wf.stages[i];
             !done
-                .iter()
-                .any(|r| r.stage == stage.name && r.kind == stage.kind && r.params == stage.params)
+                .get(stage.name.as_str())
+                .into_iter()
+                .flatten()
+                .any(|r| r.kind == stage.kind && r.params == stage.params)
         })
         .collect())
 }

@@ -148,14 +148,11 @@ fn find_run(
     done: bool,
 ) -> rusqlite::Result<Option<Run>> {
     let filter = if done { "=" } else { "!=" };
-    conn.query_row(
-        &format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE stage = ?1 AND fingerprint = ?2 \
-             AND status {filter} 'done' ORDER BY id DESC LIMIT 1"
-        ),
-        params![stage, fingerprint],
-        run_from_row,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE stage = ?1 AND fingerprint = ?2 \
+         AND status {filter} 'done' ORDER BY id DESC LIMIT 1"
+    ))?
+    .query_row(params![stage, fingerprint], run_from_row)
     .optional()
 }
 
@@ -439,7 +436,8 @@ fn named_digests(
     table: &str,
     run_id: i64,
 ) -> rusqlite::Result<BTreeMap<String, Digest>> {
-    let mut stmt = conn.prepare(&format!(
+    // Cached: `haq run` and `haq status` ask once or twice per stage.
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT name, digest FROM {table} WHERE run_id = ?1"
     ))?;
     let rows = stmt.query_map([run_id], |r| Ok((r.get(0)?, Digest(r.get(1)?))))?;

@@ -701,15 +701,22 @@ fn resolve_needs(doc: &Doc, stages: &mut [StageSpec]) -> Result<Vec<Vec<usize>>>
         .enumerate()
         .map(|(i, s)| (s.name.clone(), i))
         .collect();
+    // A need names a declared stage (every expansion) or one expansion; indexed, so a
+    // workflow of thousands of stages resolves in linear time.
+    let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in stages.iter().enumerate() {
+        by_base.entry(&s.base).or_default().push(i);
+    }
     let mut upstream = Vec::with_capacity(stages.len());
     let mut resolved_all = Vec::with_capacity(stages.len());
     for stage in stages.iter() {
         let mut resolved: Vec<String> = Vec::new();
         for (i, need) in stage.needs.iter().enumerate() {
-            let matches: Vec<&StageSpec> = stages
-                .iter()
-                .filter(|t| t.base == *need || t.name == *need)
-                .collect();
+            let mut found = by_base.get(need.as_str()).cloned().unwrap_or_default();
+            found.extend(index.get(need));
+            found.sort_unstable();
+            found.dedup();
+            let matches: Vec<&StageSpec> = found.iter().map(|&t| &stages[t]).collect();
             if matches.is_empty() {
                 return Err(doc.invalid(
                     &[key("stages"), key(&stage.base), key("needs"), Seg::Index(i)],
