@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::policy::{LayerBits, Policy};
 use crate::policy::{MAX_BITS, MIN_BITS};
 
-/// Features of one observation (DESIGN §4): layer index, c_in, c_out, stride, kernel,
-/// is-depthwise, input feature-map size (H*W), parameter count, is-weight-step,
-/// previous action.
+/// Features of one observation (docs/search.md, "The agent and its environment"): layer
+/// index, c_in, c_out, stride, kernel, is-depthwise, input feature-map size (H*W),
+/// parameter count, is-weight-step, previous action.
 pub const N_FEATURES: usize = 10;
 
 /// The per-layer features, the first eight of an observation.

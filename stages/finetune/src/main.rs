@@ -1,5 +1,5 @@
 //! `haq-finetune`: quantization-aware training of the pretrained model under one policy, the
-//! final finetune of HAQ (DESIGN.md §4), checkpointing every epoch.
+//! final finetune of HAQ (the paper's §4; docs/search.md), checkpointing every epoch.
 //!
 //! Params: the training recipe (`haq_core::train::Recipe`: `epochs`, `batch_size`, `lr`, ...)
 //! and the policy, either the param `policy` or the upstream input `policy` (a search

@@ -1,4 +1,4 @@
-//! `haq-search`: HAQ's reinforcement-learning search (DESIGN §4) for one cost model,
+//! `haq-search`: HAQ's reinforcement-learning search (docs/search.md) for one cost model,
 //! objective and budget.
 //!
 //! Inputs: the pretrain stage's `weights`; the calibrate stage's `layers`, `cost_tables`

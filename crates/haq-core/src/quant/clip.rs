@@ -1,7 +1,8 @@
 //! Choosing clip values: the range `[-c, c]` (or `[0, a]`) a quantizer maps onto its levels.
 //!
-//! As DESIGN.md §4 specifies for HAQ: below 5 bits the clip minimises the KL divergence
-//! between the original and the quantized distribution; at 5 bits and above it is max |x|.
+//! As HAQ calibrates (docs/search.md, "Clips"): below 5 bits the clip minimises the KL
+//! divergence between the original and the quantized distribution; at 5 bits and above
+//! it is max |x|.
 
 use serde::{Deserialize, Serialize};
 

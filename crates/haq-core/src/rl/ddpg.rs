@@ -1,4 +1,4 @@
-//! The DDPG agent (Lillicrap et al. 2016) as HAQ configures it (DESIGN §4): an actor and
+//! The DDPG agent (Lillicrap et al. 2016) as HAQ configures it (docs/search.md): an actor and
 //! a critic with target copies, Adam, soft target updates, a replay buffer, truncated
 //! normal exploration with decaying sigma and a moving-average reward baseline.
 

@@ -1,4 +1,4 @@
-//! The accuracy behind each episode's reward (DESIGN §4): the pretrained model with the
+//! The accuracy behind each episode's reward (docs/search.md): the pretrained model with the
 //! episode's policy applied, then either finetuned for a few steps on a search-train
 //! subset (the paper's reward) or only recalibrated — batch-norm statistics re-estimated
 //! on a few hundred search-train images, no SGD (as NNCF's AutoQ scores candidates) —
@@ -38,7 +38,8 @@ pub struct FinetuneConfig {
 }
 
 impl FinetuneConfig {
-    /// DESIGN §4's short finetune: SGD with lr 1e-3, momentum 0.9, weight decay 4e-5.
+    /// The short finetune of the paper's reward: SGD with lr 1e-3, momentum 0.9, weight
+    /// decay 4e-5 (the released code's settings).
     pub fn new(steps: usize, batch_size: usize) -> FinetuneConfig {
         FinetuneConfig {
             steps,

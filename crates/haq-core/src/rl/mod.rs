@@ -1,4 +1,4 @@
-//! The RL search of HAQ (DESIGN §4): a DDPG agent picks each layer's bit widths, a budget
+//! The RL search of HAQ (docs/search.md): a DDPG agent picks each layer's bit widths, a budget
 //! sweep keeps the policy within a hardware budget, and the reward is the quantized
 //! model's accuracy after a short finetune.
 //!
