@@ -1,0 +1,188 @@
+//! Test top-1 of every finetuned policy against its cost, per hardware and unit.
+
+use super::*;
+
+/// Test top-1 of every finetuned policy against its cost on one hardware, in one unit.
+pub(super) struct AccuracyCost<'a> {
+    exp: &'a Experiments,
+    hardware: String,
+    unit: Unit,
+}
+
+/// The cost models and units every finetune was costed in, in `haq hw list` order.
+pub(super) fn accuracy_cost_plots(exp: &Experiments) -> Vec<(String, AccuracyCost<'_>)> {
+    let mut keys: Vec<(usize, String, usize, Unit)> = Vec::new();
+    for f in &exp.finetunes {
+        for hardware in f.costs.keys() {
+            for (rank, unit) in [Unit::Ms, Unit::Mj, Unit::Bytes].into_iter().enumerate() {
+                if f.cost(hardware, unit).is_some() {
+                    keys.push((hardware_rank(hardware), hardware.clone(), rank, unit));
+                }
+            }
+        }
+    }
+    keys.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+    keys.dedup();
+    keys.into_iter()
+        .map(|(_, hardware, _, unit)| {
+            let what = unit.quantity().split('_').next().unwrap_or_default();
+            let name = if hardware == what {
+                format!("accuracy-vs-{what}")
+            } else {
+                format!("accuracy-vs-{what}-{}", slug(&hardware))
+            };
+            (
+                name,
+                AccuracyCost {
+                    exp,
+                    hardware,
+                    unit,
+                },
+            )
+        })
+        .collect()
+}
+
+/// How a point is drawn: its series' name, colour and marker.
+fn point_series(exp: &Experiments, f: &Finetune) -> (String, Mark) {
+    match f.search {
+        None if f.policy.is_linear() => ("PACT (fixed bits)".into(), Mark::Circle(BLUE.to_rgba())),
+        None => (
+            "Deep Compression (fixed bits)".into(),
+            Mark::Triangle(ORANGE.to_rgba()),
+        ),
+        Some(i) if exp.searches[i].is_random() => (
+            "Random search (control)".into(),
+            Mark::Triangle(GREY.to_rgba()),
+        ),
+        Some(i) => {
+            let objective = exp.searches[i].summary.objective;
+            let color = match objective {
+                Resource::Latency => RED,
+                Resource::Energy => RGBColor(130, 50, 170),
+                Resource::Size => DARK_GREEN,
+            };
+            (
+                format!("HAQ, {objective} search"),
+                Mark::Square(color.to_rgba()),
+            )
+        }
+    }
+}
+
+/// A short label for a point: a fixed policy's bits, a HAQ policy's search hardware.
+fn point_label(exp: &Experiments, f: &Finetune) -> String {
+    match f.search {
+        Some(i) => exp.searches[i].summary.hardware.clone(),
+        None => {
+            let rest = &f.policy.layers[usize::from(f.policy.is_linear())..];
+            match rest.first() {
+                Some(l) if rest.iter().all(|x| x == l) => l.to_string().replace(' ', ""),
+                _ => "mixed".into(),
+            }
+        }
+    }
+}
+
+impl AccuracyCost<'_> {
+    fn axis(&self) -> (&'static str, f64) {
+        match self.unit {
+            Unit::Ms => ("latency (ms)", 1.0),
+            Unit::Mj => ("energy (mJ)", 1.0),
+            Unit::Bytes => ("model size (MiB)", 1.0 / f64::from(1 << 20)),
+            Unit::Cycles => ("cycles", 1.0),
+        }
+    }
+
+    fn points(&self) -> Vec<(&Finetune, f64)> {
+        let scale = self.axis().1;
+        self.exp
+            .finetunes
+            .iter()
+            .filter_map(|f| Some((f, f.cost(&self.hardware, self.unit)? * scale)))
+            .collect()
+    }
+}
+
+impl Plot for AccuracyCost<'_> {
+    fn title(&self) -> String {
+        let what = self.axis().0;
+        if self.unit == Unit::Bytes {
+            // Model size is the same on any hardware.
+            return format!("Test top-1 against {what}");
+        }
+        let batch = self
+            .exp
+            .finetunes
+            .iter()
+            .find_map(|f| f.batch(&self.hardware))
+            .unwrap_or(1.0);
+        format!(
+            "Test top-1 against {what} on {} (batch {batch})",
+            self.hardware
+        )
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1000, 40 + legend_height(2) + 520)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        let points = self.points();
+        let float = self.exp.float.test_top1;
+        let mut entries: Vec<(String, Mark)> = Vec::new();
+        for (f, _) in &points {
+            let s = point_series(self.exp, f);
+            if !entries.iter().any(|(name, _)| *name == s.0) {
+                entries.push(s);
+            }
+        }
+        entries.push(("float model".into(), Mark::Line(BLACK.to_rgba())));
+        let (top, body) = area.split_vertically(legend_height(2));
+        legend(&top, &entries)?;
+
+        let x = padded(points.iter().map(|(_, c)| *c));
+        let x = x.start.max(0.0)..x.end;
+        let y = padded(
+            points
+                .iter()
+                .map(|(f, _)| f.accuracy.test_top1)
+                .chain([float]),
+        );
+        let mut chart = ChartBuilder::on(&body)
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x.clone(), y)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .x_desc(self.axis().0)
+            .y_desc("test top-1 (%)")
+            .label_style((FONT, 13))
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            [(x.start, float), (x.end, float)],
+            BLACK.stroke_width(1),
+        ))?;
+        let font = (FONT, 12).into_font();
+        for (f, cost) in &points {
+            let at = (*cost, f.accuracy.test_top1);
+            let point =
+                EmptyElement::at(at) + Text::new(point_label(self.exp, f), (7, -14), font.clone());
+            match point_series(self.exp, f).1 {
+                Mark::Circle(c) => {
+                    chart.draw_series([point + Circle::new((0, 0), 5, c.filled())])?
+                }
+                Mark::Triangle(c) => {
+                    chart.draw_series([point + TriangleMarker::new((0, 0), 7, c.filled())])?
+                }
+                Mark::Square(c) | Mark::Bar(c) | Mark::Line(c) => {
+                    chart.draw_series([point + Rectangle::new([(-5, -5), (5, 5)], c.filled())])?
+                }
+            };
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! The search curve of every search, with its random-search control beside it.
+
+use super::*;
+
+pub(super) struct SearchCurve<'a> {
+    pub(super) search: &'a Search,
+    /// The random search with the same setting, whose best so far is drawn beside.
+    pub(super) control: Option<&'a Search>,
+}
+
+impl SearchCurve<'_> {
+    /// One panel: a value per episode (warm-up ones grey), its best so far, the
+    /// control's best so far, and a reference line.
+    fn panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y_desc: &str,
+        values: &[f64],
+        best: &[f64],
+        control: &[f64],
+        reference: f64,
+    ) -> Drawn<DB> {
+        let n = values.len().max(control.len()) as f64;
+        let y = padded(values.iter().chain(control).copied().chain([reference]));
+        let warmup = self.search.summary.warmup.min(values.len()) as f64;
+        let mut chart = ChartBuilder::on(area)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..n - 0.5, y.clone())?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&whole)
+            .y_label_formatter(&tick)
+            .x_desc("episode")
+            .y_desc(y_desc)
+            .label_style((FONT, 13))
+            .draw()?;
+        if warmup > 0.0 {
+            chart.draw_series([Rectangle::new(
+                [(-0.5, y.start), (warmup - 0.5, y.end)],
+                GREY.mix(0.15).filled(),
+            )])?;
+        }
+        chart.draw_series(LineSeries::new(
+            [(-0.5, reference), (n - 0.5, reference)],
+            DARK_GREEN.stroke_width(1),
+        ))?;
+        chart.draw_series(LineSeries::new(
+            control.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            ORANGE.stroke_width(2),
+        ))?;
+        chart.draw_series(LineSeries::new(
+            best.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            RED.stroke_width(2),
+        ))?;
+        chart.draw_series(values.iter().enumerate().map(|(i, v)| {
+            let color = if (i as f64) < warmup { GREY } else { BLUE };
+            Circle::new((i as f64, *v), 3, color.filled())
+        }))?;
+        Ok(())
+    }
+}
+
+impl Plot for SearchCurve<'_> {
+    fn title(&self) -> String {
+        let s = &self.search.summary;
+        // The size model is named like its objective: no "size on size".
+        let on = if s.hardware == s.objective.to_string() {
+            String::new()
+        } else {
+            format!(" on {}", s.hardware)
+        };
+        format!(
+            "Search {}: {}{on}, budget {}",
+            self.search.stage, s.objective, s.budget
+        )
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1000, 40 + legend_height(2) + 2 * PANEL_HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        let episodes = &self.search.episodes;
+        let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
+        let best_rewards: Vec<f64> = episodes.iter().map(|e| e.best_reward).collect();
+        let accuracies: Vec<f64> = episodes.iter().map(|e| e.accuracy).collect();
+        let running_max = |values: &[f64]| -> Vec<f64> {
+            values
+                .iter()
+                .scan(f64::NEG_INFINITY, |best, &a| {
+                    *best = best.max(a);
+                    Some(*best)
+                })
+                .collect()
+        };
+        let best_accuracies = running_max(&accuracies);
+        let control = self.control.map_or(&[][..], |c| &c.episodes[..]);
+        let control_rewards: Vec<f64> = control.iter().map(|e| e.best_reward).collect();
+        let control_accuracies =
+            running_max(&control.iter().map(|e| e.accuracy).collect::<Vec<_>>());
+        let (top, charts) = area.split_vertically(legend_height(2));
+        let control_entry = self.control.map(|c| {
+            (
+                format!("random search ({}), best so far", c.stage),
+                Mark::Line(ORANGE.to_rgba()),
+            )
+        });
+        legend(
+            &top,
+            &[
+                (
+                    "warm-up episode (random actions)".into(),
+                    Mark::Circle(GREY.to_rgba()),
+                ),
+                (
+                    "episode (agent + exploration)".into(),
+                    Mark::Circle(BLUE.to_rgba()),
+                ),
+                ("best so far".into(), Mark::Line(RED.to_rgba())),
+                (
+                    "float model (reward 0)".into(),
+                    Mark::Line(DARK_GREEN.to_rgba()),
+                ),
+                ("warm-up".into(), Mark::Bar(GREY.mix(0.15))),
+            ]
+            .into_iter()
+            .chain(control_entry)
+            .collect::<Vec<_>>(),
+        )?;
+        let (upper, lower) = charts.split_vertically(PANEL_HEIGHT);
+        self.panel(
+            &upper,
+            "reward",
+            &rewards,
+            &best_rewards,
+            &control_rewards,
+            0.0,
+        )?;
+        self.panel(
+            &lower,
+            "search-val top-1 (%)",
+            &accuracies,
+            &best_accuracies,
+            &control_accuracies,
+            self.search.summary.float_accuracy,
+        )
+    }
+}
