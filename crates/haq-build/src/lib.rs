@@ -24,8 +24,12 @@ pub fn emit_identity() {
 /// The folder of the package at `manifest_dir` and of each of its path dependencies,
 /// recursively (normal dependencies: dev and build ones do not go into the binary).
 pub fn crates_built_into(manifest_dir: &Path) -> Vec<PathBuf> {
+    let root = workspace_root(manifest_dir);
+    let workspace_deps = read_manifest(&root)
+        .and_then(|m| m.get("workspace")?.get("dependencies")?.as_table().cloned())
+        .unwrap_or_default();
     let mut crates = Vec::new();
-    collect_path_deps(manifest_dir, &workspace_root(manifest_dir), &mut crates);
+    collect_path_deps(manifest_dir, &root, &workspace_deps, &mut crates);
     crates
 }
 
@@ -59,16 +63,20 @@ fn read_manifest(dir: &Path) -> Option<toml::Table> {
     )
 }
 
-fn collect_path_deps(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+/// `workspace_deps` is the root manifest's `[workspace.dependencies]`, which
+/// `name.workspace = true` refers to.
+fn collect_path_deps(
+    dir: &Path,
+    root: &Path,
+    workspace_deps: &toml::Table,
+    out: &mut Vec<PathBuf>,
+) {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     if out.contains(&dir) {
         return;
     }
     out.push(dir.clone());
     let manifest = read_manifest(&dir).unwrap_or_default();
-    let workspace_deps = read_manifest(root)
-        .and_then(|m| m.get("workspace")?.get("dependencies")?.as_table().cloned())
-        .unwrap_or_default();
     let deps = manifest.get("dependencies").and_then(|d| d.as_table());
     for (name, spec) in deps.into_iter().flatten() {
         let (base, spec) = if spec.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
@@ -77,7 +85,7 @@ fn collect_path_deps(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
             (dir.as_path(), Some(spec))
         };
         if let Some(path) = spec.and_then(|s| s.get("path")).and_then(|p| p.as_str()) {
-            collect_path_deps(&base.join(path), root, out);
+            collect_path_deps(&base.join(path), root, workspace_deps, out);
         }
     }
 }

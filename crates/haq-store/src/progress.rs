@@ -98,9 +98,11 @@ impl Progress {
         });
     }
 
-    /// Clears the bar.
+    /// Clears the bar (once: a bar finished by hand is not finished again when dropped).
     pub fn finish(&self) {
-        self.update(true, |u| u.done = true);
+        if !self.state.lock().expect("progress state").0.done {
+            self.update(true, |u| u.done = true);
+        }
     }
 
     /// Applies a change and sends the new state, unless one was sent less than
