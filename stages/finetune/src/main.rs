@@ -241,7 +241,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let net = model.quantized(quantizer);
     let steps = train.len().div_ceil(recipe.batch_size) as u64;
     let bar = ctx.progress(steps, &format!("epoch {}/{}", done + 1, recipe.epochs));
-    fit::<anyhow::Error>(
+    let last = fit::<anyhow::Error>(
         &net,
         &mut opt,
         &recipe,
@@ -271,7 +271,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     bar.finish();
 
     let test = evaluate(&net, &splits.test, recipe.eval_batch, device)?;
-    let val = evaluate(&net, &splits.val, recipe.eval_batch, device)?;
+    let val = match last {
+        Some(epoch) => epoch.val,
+        None => evaluate(&net, &splits.val, recipe.eval_batch, device)?,
+    };
     eprintln!(
         "{mode} finetune: test top-1 {:.2}% top-5 {:.2}%, val top-1 {:.2}%",
         test.top1, test.top5, val.top1

@@ -83,7 +83,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     }
     let steps = train.len().div_ceil(recipe.batch_size) as u64;
     let bar = ctx.progress(steps, &format!("epoch {}/{}", done + 1, recipe.epochs));
-    fit::<anyhow::Error>(
+    let last = fit::<anyhow::Error>(
         &model,
         &mut opt,
         &recipe,
@@ -107,7 +107,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     )?;
     bar.finish();
     let test = evaluate(&model, &splits.test, recipe.eval_batch, device)?;
-    let val = evaluate(&model, &splits.val, recipe.eval_batch, device)?;
+    let val = match last {
+        Some(epoch) => epoch.val,
+        None => evaluate(&model, &splits.val, recipe.eval_batch, device)?,
+    };
     eprintln!("test top-1 {:.2}% top-5 {:.2}%", test.top1, test.top5);
     ctx.log_metrics(
         recipe.epochs as i64,

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use polars::prelude::{Column, DataFrame};
 
-use haq_cost::budget::Resource;
+use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::{Unit, MODEL_NAMES};
 
 use crate::collect::{Experiments, Finetune};
@@ -50,8 +50,8 @@ pub struct Row {
     /// In the table's [`PaperTable::unit`]; `None` where the cost model cannot cost the
     /// row (the float model on latency and energy models, whose tables stop at 8 bits).
     pub cost: Option<f64>,
-    /// The HAQ search's budget, as the workflow wrote it.
-    pub budget: Option<String>,
+    /// The HAQ search's budget.
+    pub budget: Option<Budget>,
     /// The stage the row's numbers come from.
     pub stage: String,
     /// For a HAQ row, the index (in the table's rows) of the fixed-bit row it is compared
@@ -162,7 +162,7 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         top1: f.accuracy.test_top1,
         top5: f.accuracy.test_top5,
         cost: f.cost(hardware, unit).map(display),
-        budget: Some(exp.searches[f.search.unwrap()].summary.budget.to_string()),
+        budget: Some(exp.searches[f.search.unwrap()].summary.budget.clone()),
         stage: f.stage.clone(),
         baseline,
     };
@@ -303,7 +303,7 @@ impl PaperTable {
             number("top1", &|r| Some(r.top1)),
             number("top5", &|r| Some(r.top5)),
             number(self.cost_column(), &|r| r.cost),
-            text("budget", &|r| r.budget.clone()),
+            text("budget", &|r| r.budget.as_ref().map(ToString::to_string)),
             text("stage", &|r| (!r.stage.is_empty()).then(|| r.stage.clone())),
         ]);
         DataFrame::new_infer_height(columns).with_context(|| format!("building {}", self.name))

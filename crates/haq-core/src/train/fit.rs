@@ -156,6 +156,8 @@ impl std::fmt::Display for EpochReport {
 /// Trains `net` (whose variables are `vs`) from epoch `first_epoch + 1` to the recipe's
 /// last. `on_step` runs after every optimiser step (k-means weight sharing hooks in there),
 /// `on_epoch` after each epoch with the optimiser — the caller logs and checkpoints there.
+/// Returns the last epoch's report, None when no epoch was left to train: its validation
+/// accuracy is the trained network's, so callers need not evaluate it again.
 #[allow(clippy::too_many_arguments)]
 pub fn fit<E: From<Error>>(
     net: &(impl Network + ?Sized),
@@ -168,9 +170,10 @@ pub fn fit<E: From<Error>>(
     first_epoch: usize,
     on_step: &mut dyn FnMut(&StepStats),
     on_epoch: &mut dyn FnMut(&EpochReport, &Sgd) -> std::result::Result<(), E>,
-) -> std::result::Result<(), E> {
+) -> std::result::Result<Option<EpochReport>, E> {
     let steps = train.len().div_ceil(recipe.batch_size.max(1));
     let schedule = recipe.schedule(steps);
+    let mut last = None;
     for epoch in first_epoch..recipe.epochs {
         let spec = EpochSpec {
             epoch,
@@ -188,8 +191,9 @@ pub fn fit<E: From<Error>>(
             lr: lr(steps.saturating_sub(1)),
         };
         on_epoch(&report, opt)?;
+        last = Some(report);
     }
-    Ok(())
+    Ok(last)
 }
 
 /// Everything needed to continue training exactly: epochs done, every variable, and the
