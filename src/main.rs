@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One line: the error and its causes, each once.
-            eprintln!("haq: {}", haq_store::stage::error_chain(e.as_ref()));
+            eprintln!("haq: {}", haq_stage::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

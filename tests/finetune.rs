@@ -203,7 +203,14 @@ fn kill_resume_and_rerun(file: &str, stage: &str) -> (Results, Results) {
 fn assert_same(resumed: &Results, reference: &Results) {
     assert_eq!(
         resumed.outputs.keys().collect::<Vec<_>>(),
-        ["accuracy", "costs", "policy", "quantized_model", "weights"]
+        [
+            "accuracy",
+            "costs",
+            "policy",
+            "policy_source",
+            "quantized_model",
+            "weights"
+        ]
     );
     for (name, bytes) in &resumed.outputs {
         assert!(
@@ -270,6 +277,10 @@ fn an_8_bit_linear_finetune_resumes_exactly_after_kill_9_and_stays_close_to_floa
 
     let policy: Policy = serde_json::from_slice(&w8.outputs["policy"]).unwrap();
     assert_eq!(policy, Policy::uniform(n, 8));
+    assert_eq!(
+        json(&w8.outputs["policy_source"]),
+        serde_json::json!({"param": "uniform:8"})
+    );
     let exported = IntegerModel::load(&w8.outputs["quantized_model"], Device::Cpu).unwrap();
     assert_eq!(exported.policy(), &policy);
     // The trained activation clips are part of the weights, one per layer.

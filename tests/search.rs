@@ -259,7 +259,10 @@ fn a_search_killed_mid_way_resumes_to_the_results_of_an_uninterrupted_one() {
 fn every_episode_of_every_objective_keeps_within_its_budget() {
     let p = project();
     let log = ok(&p.haq(&["run", "energy", "size"]));
-    for (stage, model, unit) in [("energy", "bitfusion", "mj"), ("size", "size", "bytes")] {
+    for (stage, model, unit) in [
+        ("energy", "bitfusion", "energy_mj"),
+        ("size", "size", "size_bytes"),
+    ] {
         let summary = p.output(stage, "search_summary");
         let budget = summary["budget_value"].as_f64().unwrap();
         let episodes = p.output(stage, "episodes");

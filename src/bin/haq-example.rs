@@ -3,7 +3,7 @@
 //! each, and resumes from its latest checkpoint. docs/stages.md walks through it; the
 //! engine's end-to-end tests use it.
 
-use haq_store::stage::{from_params, ParamError};
+use haq_stage::{from_params, ParamError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -62,7 +62,7 @@ fn check(params: &serde_json::Value) -> Result<(), ParamError> {
 }
 
 fn main() {
-    haq_store::stage::main(
+    haq_stage::main(
         env!("HAQ_BUILD_IDENTITY"),
         check,
         |ctx| -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ pub mod models;
 pub mod quant;
 pub mod rl;
 pub mod rng;
+pub mod stage;
 pub mod train;
 
 /// `?` on a libtorch result: haq's error type lives in haq-cost, which has no libtorch to

@@ -24,6 +24,7 @@ const TEST_IMAGES: usize = 2000;
 
 #[test]
 fn every_layer_at_8_bits_loses_at_most_half_a_point() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let dataset = DatasetSettings {
         name: DatasetName::FashionMnist,

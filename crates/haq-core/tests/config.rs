@@ -29,6 +29,7 @@ fn params(own: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn params_split_into_settings_and_the_stages_own() {
+    let _torch = crate::torch_lock();
     let (settings, own): (Settings, Own) =
         Settings::split_params(&params(json!({"calib_batch": 512}))).unwrap();
     assert_eq!(own, Own { calib_batch: 512 });
@@ -68,6 +69,7 @@ fn params_split_into_settings_and_the_stages_own() {
 
 #[test]
 fn devices_other_than_present_ones_are_refused() {
+    let _torch = crate::torch_lock();
     let with_device = |device: &str| {
         let mut p = params(json!({"calib_batch": 1}));
         p["device"] = json!(device);
@@ -83,6 +85,7 @@ fn devices_other_than_present_ones_are_refused() {
 
 #[test]
 fn splits_are_seeded_and_shape_the_network() {
+    let _torch = crate::torch_lock();
     let settings = |seed: u64, val_size: usize| {
         let mut p = params(json!({"calib_batch": 1}));
         p["seed"] = json!(seed);
@@ -121,6 +124,7 @@ fn splits_are_seeded_and_shape_the_network() {
 
 #[test]
 fn threads_set_libtorch_and_zero_is_refused() {
+    let _torch = crate::torch_lock();
     let (settings, _): (Settings, Own) =
         Settings::split_params(&params(json!({"calib_batch": 1, "threads": 1}))).unwrap();
     assert_eq!(settings.threads, Some(1));

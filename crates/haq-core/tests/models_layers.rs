@@ -80,6 +80,7 @@ fn configs() -> Vec<ArchConfig> {
 
 #[test]
 fn quantizable_layers_run_in_the_order_and_shapes_of_arch_layers() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(2);
     for config in configs() {
         let model = Model::new(&config, Device::Cpu, 1).unwrap();
@@ -173,6 +174,7 @@ fn quantizable_layers_run_in_the_order_and_shapes_of_arch_layers() {
 
 #[test]
 fn the_same_seed_gives_the_same_weights() {
+    let _torch = crate::torch_lock();
     let config = ArchConfig {
         width: 0.5,
         in_channels: 1,
@@ -190,6 +192,7 @@ fn the_same_seed_gives_the_same_weights() {
 
 #[test]
 fn initial_weights_follow_torchvision() {
+    let _torch = crate::torch_lock();
     let config = ArchConfig {
         width: 0.5,
         in_channels: 1,
@@ -222,6 +225,7 @@ fn initial_weights_follow_torchvision() {
 
 #[test]
 fn invalid_configs_are_rejected() {
+    let _torch = crate::torch_lock();
     let config = ArchConfig {
         width: 0.0,
         ..ArchConfig::new(Arch::ResNet18, 32, 10)

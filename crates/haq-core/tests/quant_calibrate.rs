@@ -30,6 +30,7 @@ fn values(t: &Tensor) -> Vec<f32> {
 
 #[test]
 fn clip_table_covers_every_layer_from_its_own_weights_and_inputs() {
+    let _torch = crate::torch_lock();
     let (model, images) = model_and_images();
     let table = measure_clips(&model, &images).unwrap();
     assert_eq!(table.layers.len(), model.layers().len());
@@ -57,6 +58,7 @@ fn clip_table_covers_every_layer_from_its_own_weights_and_inputs() {
 
 #[test]
 fn fewer_bits_perturb_the_logits_more() {
+    let _torch = crate::torch_lock();
     let (model, images) = model_and_images();
     let table = measure_clips(&model, &images).unwrap();
     let float =

@@ -16,6 +16,7 @@ fn mse(x: &Tensor, bits: u8, clip: f64, signed: bool) -> f64 {
 
 #[test]
 fn kl_clip_is_below_max_and_beats_max_clipping_at_2_to_4_bits() {
+    let _torch = crate::torch_lock();
     // Weights (signed) on a Gaussian; activations (unsigned) on a rectified Gaussian.
     for (signed, sample) in [
         (true, gaussian(100_000, 1)),
@@ -44,6 +45,7 @@ fn kl_clip_is_below_max_and_beats_max_clipping_at_2_to_4_bits() {
 
 #[test]
 fn five_bits_and_above_clip_at_max_abs() {
+    let _torch = crate::torch_lock();
     let values = Vec::<f32>::try_from(gaussian(10_000, 3)).unwrap();
     let max = max_abs(&values);
     for bits in 5..=8u8 {
@@ -55,6 +57,7 @@ fn five_bits_and_above_clip_at_max_abs() {
 
 #[test]
 fn kl_clip_keeps_the_whole_range_when_it_is_already_on_the_levels() {
+    let _torch = crate::torch_lock();
     // Values on exactly four levels 0, 1, 2, 3 quantize losslessly with T = 3.
     let values: Vec<f32> = (0..4000).map(|i| (i % 4) as f32).collect();
     let t = kl_clip(&values, 4);
@@ -63,6 +66,7 @@ fn kl_clip_keeps_the_whole_range_when_it_is_already_on_the_levels() {
 
 #[test]
 fn degenerate_inputs_give_a_zero_clip() {
+    let _torch = crate::torch_lock();
     assert_eq!(max_abs(&[]), 0.0);
     assert_eq!(kl_clip(&[0.0; 10], 4), 0.0);
     assert_eq!(max_abs(&[f32::NAN, -2.0, f32::INFINITY]), 2.0);
@@ -70,6 +74,7 @@ fn degenerate_inputs_give_a_zero_clip() {
 
 #[test]
 fn one_bit_weights_clip_at_the_squared_error_optimum() {
+    let _torch = crate::torch_lock();
     let sample = gaussian(50_000, 4);
     let values = Vec::<f32>::try_from(&sample).unwrap();
     let c = choose_clip(&values, 1, true);
@@ -82,6 +87,7 @@ fn one_bit_weights_clip_at_the_squared_error_optimum() {
 
 #[test]
 fn a_single_occupied_bin_is_no_candidate() {
+    let _torch = crate::torch_lock();
     // Half the values at 1, half over (1.5, 3], denser near 1.5. T just above the 1s would
     // score KL 0 (one occupied bin: P and Q the same point mass) yet clip half the values.
     let values: Vec<f32> = (0..2000)
@@ -96,6 +102,7 @@ fn a_single_occupied_bin_is_no_candidate() {
 
 #[test]
 fn small_weight_tensors_still_get_a_kl_clip() {
+    let _torch = crate::torch_lock();
     // A depthwise layer has only a few hundred weights: the histogram must not be so sparse
     // that every candidate looks alike and the search falls back to max |x|. Single samples
     // vary, so the MSE is summed over eight.

@@ -162,6 +162,7 @@ fn check_export(
 
 #[test]
 fn exported_model_runs_integer_inference_like_fake_quant_and_has_the_size_models_size() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let dataset = DatasetSettings {
         name: DatasetName::FashionMnist,

@@ -84,6 +84,7 @@ fn with_clips(clips: &ClipTable, value: f64) -> ClipTable {
 
 #[test]
 fn extreme_policies_give_finite_outputs_and_gradients() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let (model, images, labels) = model();
     let n = model.layers().len();

@@ -17,6 +17,7 @@ fn gaussian(n: i64) -> Vec<f32> {
 
 #[test]
 fn clusters_are_lloyd_fixed_points() {
+    let _torch = crate::torch_lock();
     tch::manual_seed(11);
     let values = gaussian(5000);
     for bits in 1..=5u32 {
@@ -56,6 +57,7 @@ fn clusters_are_lloyd_fixed_points() {
 
 #[test]
 fn the_same_seed_gives_the_same_clusters() {
+    let _torch = crate::torch_lock();
     tch::manual_seed(12);
     let values = gaussian(3000);
     let a = kmeans(&values, 16, &mut seeded_rng(5, 2));
@@ -64,6 +66,7 @@ fn the_same_seed_gives_the_same_clusters() {
 
 #[test]
 fn fewer_distinct_values_than_clusters_gives_one_cluster_each() {
+    let _torch = crate::torch_lock();
     let values: Vec<f32> = (0..100).map(|i| (i % 3) as f32 - 1.0).collect();
     let c = kmeans(&values, 8, &mut seeded_rng(0, 0));
     assert_eq!(c.centroids, [-1.0, 0.0, 1.0]);
@@ -96,6 +99,7 @@ fn mlp(vs: &nn::VarStore) -> (nn::Sequential, Vec<Tensor>) {
 
 #[test]
 fn every_layer_keeps_exactly_2_pow_b_values_through_training() {
+    let _torch = crate::torch_lock();
     tch::manual_seed(13);
     let vs = nn::VarStore::new(Device::Cpu);
     let (net, weights) = mlp(&vs);
@@ -141,6 +145,7 @@ fn every_layer_keeps_exactly_2_pow_b_values_through_training() {
 
 #[test]
 fn clustering_snapped_weights_again_changes_nothing() {
+    let _torch = crate::torch_lock();
     // What a resumed finetune relies on: the state rebuilds from the saved weights.
     tch::manual_seed(14);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -155,6 +160,7 @@ fn clustering_snapped_weights_again_changes_nothing() {
 
 #[test]
 fn a_linear_policy_is_refused() {
+    let _torch = crate::torch_lock();
     let vs = nn::VarStore::new(Device::Cpu);
     let (_, weights) = mlp(&vs);
     let err = KmeansQuantizer::new(weights, &Policy::uniform(3, 4), 0)

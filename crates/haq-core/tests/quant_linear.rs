@@ -27,6 +27,7 @@ fn scalar(v: f64) -> Tensor {
 
 #[test]
 fn at_most_2_pow_b_distinct_values() {
+    let _torch = crate::torch_lock();
     for bits in 1..=8u8 {
         let n = 1i64 << bits;
         let w = quantize_weight(&ramp(-3.0, 3.0), bits, 2.0);
@@ -45,6 +46,7 @@ fn at_most_2_pow_b_distinct_values() {
 
 #[test]
 fn one_bit_weights_are_plus_or_minus_the_clip() {
+    let _torch = crate::torch_lock();
     let w = Tensor::from_slice(&[-3.0f32, -0.1, 0.0, 0.2, 5.0]);
     let q = quantize_weight(&w, 1, 0.5);
     assert_eq!(
@@ -55,6 +57,7 @@ fn one_bit_weights_are_plus_or_minus_the_clip() {
 
 #[test]
 fn error_is_at_most_half_a_step_inside_the_clip() {
+    let _torch = crate::torch_lock();
     let clip = 1.7;
     for bits in 1..=8u8 {
         let slack = 1e-6;
@@ -81,6 +84,7 @@ fn error_is_at_most_half_a_step_inside_the_clip() {
 
 #[test]
 fn clipped_values_land_on_the_clip() {
+    let _torch = crate::torch_lock();
     let x = Tensor::from_slice(&[-9.0f32, 9.0]);
     let q = fake_quantize(&x, 3, &scalar(1.5), true);
     assert_eq!(Vec::<f32>::try_from(q).unwrap(), [-1.5, 1.5]);
@@ -92,6 +96,7 @@ fn clipped_values_land_on_the_clip() {
 /// values above it (minus, when signed, the count below -clip).
 #[test]
 fn straight_through_and_pact_gradients() {
+    let _torch = crate::torch_lock();
     let values = [-2.5f32, -1.2, -0.4, 0.1, 0.33, 0.9, 1.4, 3.0, 4.0];
     for (signed, inside, clip_grad) in [
         (false, [0., 0., 0., 1., 1., 1., 0., 0., 0.], 3.0),
@@ -126,6 +131,7 @@ fn straight_through_and_pact_gradients() {
 
 #[test]
 fn a_zero_clip_quantizes_to_zero() {
+    let _torch = crate::torch_lock();
     let w = Tensor::zeros([16], (Kind::Float, Device::Cpu));
     for bits in 1..=8u8 {
         let q = quantize_weight(&w, bits, max_abs(&[0.0; 16]));
@@ -149,6 +155,7 @@ fn clip_table(n_layers: usize) -> ClipTable {
 
 #[test]
 fn layer_clips_follow_choose_clip_at_every_width() {
+    let _torch = crate::torch_lock();
     let table = clip_table(2);
     let layer = &table.layers[1];
     let x = Vec::<f32>::try_from(Tensor::randn([2000], (Kind::Float, Device::Cpu))).unwrap();
@@ -164,6 +171,7 @@ fn layer_clips_follow_choose_clip_at_every_width() {
 
 #[test]
 fn linear_quantizer_keeps_trainable_clips_in_the_var_store() {
+    let _torch = crate::torch_lock();
     let n = 3;
     let table = clip_table(n);
     let policy = Policy::uniform_wa(n, 3, 4);
@@ -205,6 +213,7 @@ fn linear_quantizer_keeps_trainable_clips_in_the_var_store() {
 
 #[test]
 fn linear_quantizer_rejects_unfit_policies() {
+    let _torch = crate::torch_lock();
     let table = clip_table(3);
     let vs = nn::VarStore::new(Device::Cpu);
     for policy in [Policy::uniform(4, 4), Policy::uniform_weights(3, 4)] {

@@ -11,6 +11,7 @@ use haq_core::rl::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig}
 
 #[test]
 fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let ls = layers(&ArchConfig::new(Arch::MobileNetV2, 224, 1000));
     let bits = |p: &Policy| -> f64 {

@@ -85,6 +85,7 @@ fn episode_accuracy(model: Model, clips: ClipTable, splits: &Splits) -> EpisodeA
 
 #[test]
 fn episodes_are_independent_of_history_and_bits_cost_accuracy() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let start = Instant::now();
     let (model, clips, splits) = pretrained();
@@ -192,6 +193,7 @@ fn measure_clips_of(splits: &Splits, config: &haq_core::arch::ArchConfig) -> Cli
 
 #[test]
 fn unfit_settings_are_refused() {
+    let _torch = crate::torch_lock();
     let splits = DatasetSettings {
         name: DatasetName::FashionMnist,
         root: None,

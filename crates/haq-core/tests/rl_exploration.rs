@@ -17,6 +17,7 @@ fn agent(episodes: usize, warmup: usize) -> Agent {
 
 #[test]
 fn sigma_decays_to_the_final_value_by_the_last_episode_whatever_the_count() {
+    let _torch = crate::torch_lock();
     // The paper's 600 episodes with 20 of warm-up: 0.5 x 0.99^k, unchanged.
     let paper = agent(600, 20);
     assert_eq!(paper.sigma(19), None);
@@ -76,6 +77,7 @@ fn search<'a>(ls: &'a [LayerInfo], random: bool, reward: f64) -> Search<'a> {
 
 #[test]
 fn the_random_agent_is_a_warm_up_that_never_ends() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..10];
     let mut accuracy = |p: &Policy| -> haq_core::error::Result<f64> {

@@ -83,6 +83,7 @@ fn best_reward(ls: &[LayerInfo], seed: u64, warmup: usize) -> f64 {
 
 #[test]
 fn ddpg_beats_random_search_on_a_task_with_a_known_optimum() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..16];
     let (mut ddpg_sum, mut random_sum) = (0.0, 0.0);

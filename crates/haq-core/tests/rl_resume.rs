@@ -66,6 +66,7 @@ fn outcome(r: EpisodeReport) -> (usize, f64, f64, f64, Option<f64>, f64, Policy)
 
 #[test]
 fn a_restored_search_continues_exactly_as_an_uninterrupted_one() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..12];
     for mode in [Mode::Linear, Mode::Kmeans] {
@@ -99,6 +100,7 @@ fn a_restored_search_continues_exactly_as_an_uninterrupted_one() {
 
 #[test]
 fn a_checkpoint_of_another_search_is_refused() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..12];
     let mut linear = search(ls, Mode::Linear);

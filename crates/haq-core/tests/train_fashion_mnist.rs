@@ -102,6 +102,7 @@ fn identical(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> bool {
 
 #[test]
 fn learns_reproducibly_and_resumes_exactly() {
+    let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let spec = DatasetSpec::new(DatasetName::FashionMnist);
     let train = spec

@@ -80,7 +80,7 @@ impl Binaries {
             message: format!("no executable {PREFIX}{kind} beside haq or on PATH"),
         })?;
         let out = Command::new(&binary)
-            .arg(haq_store::stage::IDENTITY_ARG)
+            .arg(haq_stage::IDENTITY_ARG)
             .output()
             .map_err(|e| Error::Io {
                 path: binary.clone(),

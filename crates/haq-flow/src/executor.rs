@@ -94,9 +94,9 @@ pub fn execute(job: &Job) -> Result<Exit> {
         command.env("OMP_WAIT_POLICY", "PASSIVE");
     }
     command
-        .env(haq_store::stage::STORE_ENV, job.store)
-        .env(haq_store::stage::RUN_ENV, job.run_id.to_string())
-        .env_remove(haq_store::stage::PROGRESS_FD_ENV)
+        .env(haq_stage::STORE_ENV, job.store)
+        .env(haq_stage::RUN_ENV, job.run_id.to_string())
+        .env_remove(haq_stage::PROGRESS_FD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -104,7 +104,7 @@ pub fn execute(job: &Job) -> Result<Exit> {
     // so other stages started meanwhile do not hold it open.
     let progress = if job.terminal.has_bars() {
         let (reader, writer) = std::io::pipe().map_err(io_err(job.binary))?;
-        command.env(haq_store::stage::PROGRESS_FD_ENV, PROGRESS_FD.to_string());
+        command.env(haq_stage::PROGRESS_FD_ENV, PROGRESS_FD.to_string());
         Some((reader, writer))
     } else {
         None

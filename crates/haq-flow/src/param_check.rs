@@ -1,13 +1,13 @@
 //! Params checked before anything runs: each stage kind's binary is asked once, for all
 //! its stages at once, whether their params are valid (`--haq-check-params`, which every
-//! stage built on `haq_store::stage::main` answers), so that a bad value fails at once and
+//! stage built on `haq_stage::main` answers), so that a bad value fails at once and
 //! is located in the workflow file, not minutes later inside a stage.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use haq_store::stage::{ParamError, CHECK_PARAMS_ARG};
+use haq_stage::{ParamError, CHECK_PARAMS_ARG};
 use haq_store::{Run, RunStatus, Store};
 use serde_json::Value;
 

@@ -1,11 +1,11 @@
 //! `haq run`'s terminal. Event lines and the stages' echoed output scroll; on a terminal,
 //! each running stage's progress bar stays pinned below them, as cargo draws a build.
-//! Stages report progress as JSON lines on a pipe (`haq_store::progress`); only `haq`
+//! Stages report progress as JSON lines on a pipe (`haq_stage::progress`); only `haq`
 //! draws, so concurrent stages never write over each other's lines.
 
 use std::io::{BufRead, BufReader, Read};
 
-use haq_store::progress::Update;
+use haq_stage::progress::Update;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Where `haq run` prints: stderr, with pinned bars when it is a terminal.

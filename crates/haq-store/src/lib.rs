@@ -1,14 +1,13 @@
 //! The haq store: one SQLite file holding runs, their params, inputs and outputs,
-//! content-addressed artifacts, metrics and checkpoints; plus the harness every stage
-//! binary uses to talk to it. No libtorch here, so the engine builds and tests fast.
+//! content-addressed artifacts, metrics and checkpoints (the stage harness that talks to it
+//! from a stage binary is `haq-stage`). No libtorch here, so the engine builds and tests
+//! fast.
 
 mod artifact;
 mod error;
 mod lock;
-pub mod progress;
 mod runs;
 mod schema;
-pub mod stage;
 mod store;
 pub mod workspace;
 

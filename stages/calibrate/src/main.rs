@@ -19,10 +19,10 @@ use tch::nn::VarStore;
 
 use haq_core::config::Settings;
 use haq_core::hw::{build_table, by_name, CostModel, CostTable};
-use haq_core::models::Model;
 use haq_core::quant::{measure_clips, LinearQuantizer, Policy};
-use haq_core::train::{evaluate, from_safetensors};
-use haq_store::stage::ParamError;
+use haq_core::stage::pretrained_model;
+use haq_core::train::evaluate;
+use haq_stage::ParamError;
 use serde_json::Value;
 
 #[derive(Deserialize)]
@@ -76,20 +76,16 @@ const EVAL_BATCH: usize = 500;
 const JSON: &str = "application/json";
 
 fn main() {
-    haq_store::stage::main(
+    haq_stage::main(
         env!("HAQ_BUILD_IDENTITY"),
         check,
         |ctx| -> anyhow::Result<()> {
             let (settings, p, cost_models) = parse(ctx.params())?;
-            let weights = from_safetensors(&ctx.read_input("weights")?)?;
             settings.apply_runtime()?;
             let device = settings.device()?;
             let splits = settings.dataset.load(settings.seed)?;
             let config = settings.model.arch_config(&splits.train);
-            let model = Model::new(&config, device, settings.seed)?;
-            model
-                .load_weights(&weights)
-                .context("loading the pretrain stage's weights into the model of settings.model")?;
+            let model = pretrained_model(ctx, &settings, &splits.train, device)?;
             let layers = model.layers();
             println!(
                 "{} at width {} on {}x{} inputs: {} quantizable layers",

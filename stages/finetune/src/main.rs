@@ -29,6 +29,8 @@
 //!   table's batch, keyed by quantity and unit (`latency_ms`, `energy_mj`, `size_bytes`,
 //!   `cycles`);
 //! - `policy` (JSON): the policy trained;
+//! - `policy_source` (JSON): where it came from, `{"param": "uniform:4"}` or
+//!   `{"upstream": {"stage": "<search stage>", "digest": "<its policy output>"}}`;
 //! - `weights` (safetensors): every variable of the finetuned model in float, linear mode's
 //!   activation clips (`quant.input_clip_<layer>`) included;
 //! - `quantized_model` (safetensors): the deployable model, integer weight codes with their
@@ -37,21 +39,20 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use haq_core::config::Settings;
-use haq_core::hw::{by_name, CostTable};
-use haq_core::models::Model;
+use haq_core::hw::{policy_costs, CostTable};
 use haq_core::quant::{export, ClipTable, Policy, Quantization};
-use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
-use haq_store::stage::{ParamError, StageContext};
+use haq_core::stage::pretrained_model;
+use haq_core::train::{evaluate, to_safetensors, Recipe, Trainer};
+use haq_stage::{ParamError, StageContext};
 
 const JSON: &str = "application/json";
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+    haq_stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
 }
 
 /// The params read and checked: settings, recipe and the `policy` param if given.
@@ -82,12 +83,20 @@ fn check(params: &Value) -> Result<(), ParamError> {
         .map_err(|e| ParamError::from_parts(e.field_and_message()))
 }
 
-/// Where the policy comes from.
+/// Where the policy comes from; written as the output `policy_source`, so that the report
+/// links a finetune to its search from its own inputs.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
 enum PolicySource {
     /// The `policy` param.
     Param(String),
-    /// The `policy` output of this upstream stage, in JSON.
-    Upstream { stage: String, json: Vec<u8> },
+    /// The `policy` output of this upstream stage (its digest), in JSON.
+    Upstream {
+        stage: String,
+        digest: String,
+        #[serde(skip)]
+        json: Vec<u8>,
+    },
 }
 
 impl PolicySource {
@@ -99,6 +108,7 @@ impl PolicySource {
             (Some(spec), []) => Ok(PolicySource::Param(spec)),
             (None, [(stage, digest)]) => Ok(PolicySource::Upstream {
                 stage: stage.to_string(),
+                digest: digest.to_string(),
                 json: ctx.store().get_bytes(digest)?,
             }),
             (None, []) => bail!(
@@ -128,7 +138,7 @@ impl PolicySource {
                     cwd.display()
                 )
             }),
-            PolicySource::Upstream { stage, json } => {
+            PolicySource::Upstream { stage, json, .. } => {
                 let policy: Policy = serde_json::from_slice(json)
                     .with_context(|| format!("reading the policy output of stage {stage}"))?;
                 policy
@@ -148,83 +158,24 @@ fn names<D>(inputs: &[(&str, D)]) -> String {
         .join(", ")
 }
 
-fn read_json<T: DeserializeOwned>(ctx: &StageContext, input: &str) -> anyhow::Result<T> {
-    serde_json::from_slice(&ctx.read_input(input)?)
-        .with_context(|| format!("reading the input {input}"))
-}
-
-/// A policy's cost on one cost model: the table's batch and each quantity the model
-/// describes, by `Unit::quantity` name.
-#[derive(Serialize)]
-struct PolicyCost {
-    batch: usize,
-    #[serde(flatten)]
-    totals: BTreeMap<&'static str, f64>,
-}
-
-/// `policy`'s cost on every table's model, by the model's name.
-fn costs(
-    tables: &BTreeMap<String, CostTable>,
-    policy: &Policy,
-) -> anyhow::Result<BTreeMap<String, PolicyCost>> {
-    let bits = policy.bits();
-    tables
-        .iter()
-        .map(|(name, table)| {
-            anyhow::ensure!(
-                table.layers() == bits.len(),
-                "the cost table of {name} has {} layers, the model {}; rerun the calibrate \
-                 stage",
-                table.layers(),
-                bits.len()
-            );
-            let total = table.total(&bits);
-            let totals = by_name(&table.model)?
-                .units()
-                .iter()
-                .map(|&unit| (unit.quantity(), total.value(unit)))
-                .collect();
-            let cost = PolicyCost {
-                batch: table.batch,
-                totals,
-            };
-            Ok((name.clone(), cost))
-        })
-        .collect()
-}
-
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let (settings, recipe, policy) = parse(ctx.params())?;
     let source = PolicySource::find(ctx, policy)?;
-    let clips: ClipTable = read_json(ctx, "clips")?;
-    let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
+    let clips: ClipTable = ctx.read_json("clips")?;
+    let tables: BTreeMap<String, CostTable> = ctx.read_json("cost_tables")?;
     settings.apply_runtime()?;
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
     let subset = recipe.train_subset(&splits.train, settings.seed)?;
     let train = subset.as_ref().unwrap_or(&splits.train);
-    let model = Model::new(&settings.model.arch_config(train), device, settings.seed)?;
-    model
-        .load_weights(&from_safetensors(&ctx.read_input("weights")?)?)
-        .context("loading the pretrain stage's weights into the model of settings.model")?;
+    let model = pretrained_model(ctx, &settings, train, device)?;
     let policy = source.read(model.layers().len())?;
-    let costs = costs(&tables, &policy)?;
+    let costs = policy_costs(&tables, &policy.bits())?;
 
     // Applied to the pretrained weights also when resuming: k-means mode gets back the
     // clusters the run started with, and the checkpoint then replaces the weights (and
     // linear mode's clips) with their trained values.
     let mut quantization = Quantization::apply(&model, &policy, &clips, settings.seed)?;
-    let mut opt = recipe.sgd(model.var_store());
-    let mut done = 0;
-    if let Some((step, state)) = ctx.resume()? {
-        done = TrainState::restore(&state, model.var_store(), &mut opt)
-            .context("restoring the checkpoint")?;
-        anyhow::ensure!(
-            done as i64 == step,
-            "checkpoint of step {step} holds {done} epochs"
-        );
-        eprintln!("resuming after epoch {done} of {}", recipe.epochs);
-    }
     let mode = quantization.mode();
     eprintln!(
         "{mode} mode, {} layers: {}",
@@ -239,42 +190,22 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
 
     let (quantizer, mut kmeans) = quantization.parts();
     let net = model.quantized(quantizer);
-    let steps = train.len().div_ceil(recipe.batch_size) as u64;
-    let bar = ctx.progress(steps, &format!("epoch {}/{}", done + 1, recipe.epochs));
-    let last = fit::<anyhow::Error>(
+    let mut trainer = Trainer::new(
         &net,
-        &mut opt,
+        model.var_store(),
         &recipe,
-        train,
-        &splits.val,
+        (train, &splits.val),
         settings.seed,
         device,
-        done,
-        &mut |s| {
-            // Deep Compression's trained quantization: the step moved each weight; the
-            // cluster's shared value moves by their mean.
-            if let Some(k) = kmeans.as_deref_mut() {
-                k.update();
-            }
-            bar.set_position(s.step as u64 + 1);
-            bar.set_message(format!("loss {:.3}", s.loss));
-        },
-        &mut |r, opt| {
-            bar.restart(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
-            eprintln!("{r}");
-            let step = r.epoch as i64;
-            ctx.log_metrics(step, &r.metrics())?;
-            ctx.save_checkpoint(step, &TrainState::save(model.var_store(), opt, r.epoch)?)?;
-            Ok(())
-        },
-    )?;
-    bar.finish();
-
+    );
+    let val = haq_core::stage::train(ctx, &mut trainer, |_| {
+        // Deep Compression's trained quantization: the step moved each weight; the
+        // cluster's shared value moves by their mean.
+        if let Some(k) = kmeans.as_deref_mut() {
+            k.update();
+        }
+    })?;
     let test = evaluate(&net, &splits.test, recipe.eval_batch, device)?;
-    let val = match last {
-        Some(epoch) => epoch.val,
-        None => evaluate(&net, &splits.val, recipe.eval_batch, device)?,
-    };
     eprintln!(
         "{mode} finetune: test top-1 {:.2}% top-5 {:.2}%, val top-1 {:.2}%",
         test.top1, test.top5, val.top1
@@ -301,6 +232,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     ctx.put_output("accuracy", accuracy.to_string().as_bytes(), JSON)?;
     ctx.put_output("costs", &serde_json::to_vec_pretty(&costs)?, JSON)?;
     ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
+    ctx.put_output("policy_source", &serde_json::to_vec(&source)?, JSON)?;
     ctx.put_output(
         "quantized_model",
         &export(&model, &policy, &clips)?,

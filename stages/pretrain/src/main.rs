@@ -11,12 +11,12 @@
 use anyhow::Context;
 use haq_core::config::Settings;
 use haq_core::models::Model;
-use haq_core::train::{evaluate, fit, from_safetensors, to_safetensors, Recipe, TrainState};
-use haq_store::stage::{ParamError, StageContext};
+use haq_core::train::{evaluate, from_safetensors, to_safetensors, Recipe, Trainer};
+use haq_stage::{ParamError, StageContext};
 use serde_json::Value;
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+    haq_stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
 }
 
 /// The largest `init` file read: ResNet-50 in float is 100 MB.
@@ -70,47 +70,16 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             format!("param init: loading {path} into the model of settings.model")
         })?;
     }
-    let mut opt = recipe.sgd(model.var_store());
-    let mut done = 0;
-    if let Some((step, state)) = ctx.resume()? {
-        done = TrainState::restore(&state, model.var_store(), &mut opt)
-            .context("restoring the checkpoint")?;
-        anyhow::ensure!(
-            done as i64 == step,
-            "checkpoint of step {step} holds {done} epochs"
-        );
-        eprintln!("resuming after epoch {done} of {}", recipe.epochs);
-    }
-    let steps = train.len().div_ceil(recipe.batch_size) as u64;
-    let bar = ctx.progress(steps, &format!("epoch {}/{}", done + 1, recipe.epochs));
-    let last = fit::<anyhow::Error>(
+    let mut trainer = Trainer::new(
         &model,
-        &mut opt,
+        model.var_store(),
         &recipe,
-        train,
-        &splits.val,
+        (train, &splits.val),
         settings.seed,
         device,
-        done,
-        &mut |s| {
-            bar.set_position(s.step as u64 + 1);
-            bar.set_message(format!("loss {:.3}", s.loss));
-        },
-        &mut |r, opt| {
-            bar.restart(format!("epoch {}/{}", r.epoch + 1, recipe.epochs));
-            eprintln!("{r}");
-            let step = r.epoch as i64;
-            ctx.log_metrics(step, &r.metrics())?;
-            ctx.save_checkpoint(step, &TrainState::save(model.var_store(), opt, r.epoch)?)?;
-            Ok(())
-        },
-    )?;
-    bar.finish();
+    );
+    let val = haq_core::stage::train(ctx, &mut trainer, |_| {})?;
     let test = evaluate(&model, &splits.test, recipe.eval_batch, device)?;
-    let val = match last {
-        Some(epoch) => epoch.val,
-        None => evaluate(&model, &splits.val, recipe.eval_batch, device)?,
-    };
     eprintln!("test top-1 {:.2}% top-5 {:.2}%", test.top1, test.top5);
     ctx.log_metrics(
         recipe.epochs as i64,

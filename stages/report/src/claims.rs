@@ -14,7 +14,7 @@ use haq_cost::policy::Policy;
 use crate::collect::{Experiments, Search};
 use crate::formats::{html_escape, significant};
 use crate::roles::{mean_bits, Bits, Role};
-use crate::tables::{Method, PaperTable, Row, COST_TOLERANCE};
+use crate::tables::{Method, PaperTable, Row, Width, COST_TOLERANCE};
 
 /// Top-1 points HAQ may lose against fixed 8-bit and still count as "negligible" (d, e).
 pub const NEGLIGIBLE_LOSS: f64 = 1.0;
@@ -289,7 +289,8 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
     for t in tables.iter().filter(|t| t.objective == objective) {
         let unit = t.unit_label();
         let eight = t.rows.iter().find(|r| {
-            r.method == Method::Pact && r.weights == "8" && r.activations.as_deref() == Some("8")
+            let eight = Width::Bits(8);
+            r.method == Method::Pact && r.weights == eight && r.activations == Some(eight)
         });
         let haq: Vec<&Row> = t
             .rows

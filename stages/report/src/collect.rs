@@ -5,21 +5,21 @@
 //! Stages are recognised by what they output, never by their names (users name stages as
 //! they like): `layers` is the calibrate stage, `episodes` + `search_summary` + `policy` a
 //! search, `accuracy` + `costs` + `policy` a finetune. A finetune is *searched* when its
-//! run's input `<stage>/policy` is the policy output of one of the searches; otherwise it
-//! is a *fixed-bit* baseline whose `policy` param (`uniform:K`, `uniform-wK`, ...) gave it.
+//! `policy_source` names one of the searches and that search's policy output; otherwise
+//! it is a *fixed-bit* baseline whose `policy` param (`uniform:K`, `uniform-wK`, ...) gave
+//! it. The report reads nothing but its inputs.
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use haq_cost::arch::LayerInfo;
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::Unit;
 use haq_cost::policy::Policy;
-use haq_store::stage::StageContext;
-use haq_store::{Digest, RunStatus, Store};
+use haq_stage::StageContext;
+use haq_store::Digest;
 
 /// Everything the report is made of.
 #[derive(Debug, Clone)]
@@ -143,38 +143,45 @@ impl Finetune {
     }
 }
 
-/// The report's inputs of one upstream stage: output name -> digest.
-type StageOutputs = BTreeMap<String, Digest>;
+/// Where a finetune's policy came from: its output `policy_source`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PolicySource {
+    /// A fixed policy's spec: the policy output says all the report needs of it.
+    Param(serde::de::IgnoredAny),
+    Upstream {
+        stage: String,
+        digest: String,
+    },
+}
 
 /// Reads every input of the report's run.
 pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
-    let store = ctx.store();
-    let mut by_stage: BTreeMap<&str, StageOutputs> = BTreeMap::new();
+    let mut by_stage: BTreeMap<&str, BTreeMap<&str, &Digest>> = BTreeMap::new();
     for (name, digest) in ctx.inputs() {
         let (stage, output) = name
             .rsplit_once('/')
             .with_context(|| format!("input {name} is not named <stage>/<output>"))?;
-        by_stage
-            .entry(stage)
-            .or_default()
-            .insert(output.to_string(), digest.clone());
+        by_stage.entry(stage).or_default().insert(output, digest);
     }
-    let has =
-        |outputs: &StageOutputs, names: &[&str]| names.iter().all(|n| outputs.contains_key(*n));
+    let has = |outputs: &BTreeMap<&str, &Digest>, names: &[&str]| {
+        names.iter().all(|n| outputs.contains_key(n))
+    };
 
-    let calibrates: Vec<_> = by_stage
+    let calibrates: Vec<&str> = by_stage
         .iter()
         .filter(|(_, o)| has(o, &["layers", "float_accuracy"]))
+        .map(|(stage, _)| *stage)
         .collect();
-    let [(calibrate, calibrate_outputs)] = calibrates.as_slice() else {
+    let [calibrate] = calibrates.as_slice() else {
         bail!(
             "the report needs exactly one calibrate stage (one that outputs layers and \
              float_accuracy) in its needs:, got {}",
             calibrates.len()
         );
     };
-    let layers: Vec<LayerInfo> = read_json(store, calibrate, calibrate_outputs, "layers")?;
-    let float: Accuracy = read_json(store, calibrate, calibrate_outputs, "float_accuracy")?;
+    let layers: Vec<LayerInfo> = ctx.read_json_from(calibrate, "layers")?;
+    let float: Accuracy = ctx.read_json_from(calibrate, "float_accuracy")?;
 
     let mut searches = Vec::new();
     let mut search_policies = Vec::new();
@@ -184,32 +191,32 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
     {
         searches.push(Search {
             stage: stage.to_string(),
-            summary: read_json(store, stage, outputs, "search_summary")?,
-            episodes: read_json(store, stage, outputs, "episodes")?,
-            policy: read_json(store, stage, outputs, "policy")?,
+            summary: ctx.read_json_from(stage, "search_summary")?,
+            episodes: ctx.read_json_from(stage, "episodes")?,
+            policy: ctx.read_json_from(stage, "policy")?,
         });
-        search_policies.push(&outputs["policy"]);
+        search_policies.push((*stage, outputs["policy"].to_string()));
     }
 
     let mut finetunes = Vec::new();
-    for (stage, outputs) in by_stage
+    for (stage, _) in by_stage
         .iter()
         .filter(|(_, o)| has(o, &["accuracy", "costs", "policy"]))
     {
-        let run_inputs = store.inputs(producing_run(store, stage, outputs)?)?;
-        let policy_input = run_inputs
-            .iter()
-            .find(|(name, _)| name.rsplit_once('/').is_some_and(|(_, o)| o == "policy"));
-        let search = match policy_input {
-            None => None,
-            Some((name, digest)) => Some(
+        let source: PolicySource = ctx.read_json_from(stage, "policy_source")?;
+        let search = match source {
+            PolicySource::Param(_) => None,
+            PolicySource::Upstream {
+                stage: from,
+                digest,
+            } => Some(
                 search_policies
                     .iter()
-                    .position(|d| *d == digest)
+                    .position(|(s, d)| *s == from && *d == digest)
                     .with_context(|| {
                         format!(
-                            "stage {stage} finetuned the policy {name}, but no search in the \
-                             report's needs: output it; add that search stage to needs:"
+                            "stage {stage} finetuned the policy of stage {from}, but no search \
+                             in the report's needs: output it; add that search stage to needs:"
                         )
                     })?,
             ),
@@ -217,9 +224,9 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
         finetunes.push(Finetune {
             stage: stage.to_string(),
             search,
-            accuracy: read_json(store, stage, outputs, "accuracy")?,
-            costs: read_json(store, stage, outputs, "costs")?,
-            policy: read_json(store, stage, outputs, "policy")?,
+            accuracy: ctx.read_json_from(stage, "accuracy")?,
+            costs: ctx.read_json_from(stage, "costs")?,
+            policy: ctx.read_json_from(stage, "policy")?,
         });
     }
     check_layers(&layers, &searches, &finetunes)?;
@@ -229,31 +236,6 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
         searches,
         finetunes,
     })
-}
-
-/// The id of the newest done run of `stage` that wrote `outputs`.
-fn producing_run(store: &Store, stage: &str, outputs: &StageOutputs) -> anyhow::Result<i64> {
-    for run in store.runs(Some(stage))? {
-        if run.status != RunStatus::Done {
-            continue;
-        }
-        let written = store.outputs(run.id)?;
-        if outputs.iter().all(|(name, d)| written.get(name) == Some(d)) {
-            return Ok(run.id);
-        }
-    }
-    bail!("no done run of stage {stage} wrote the outputs the report got; rerun {stage}")
-}
-
-fn read_json<T: DeserializeOwned>(
-    store: &Store,
-    stage: &str,
-    outputs: &StageOutputs,
-    output: &str,
-) -> anyhow::Result<T> {
-    let bytes = store.get_bytes(&outputs[output])?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("reading the output {output} of stage {stage}"))
 }
 
 /// Every policy must describe the calibrated model, layer for layer.

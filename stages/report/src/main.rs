@@ -20,10 +20,10 @@ mod tables;
 mod testdata;
 
 use haq_cost::check::SETTINGS_KEYS;
-use haq_store::stage::{ParamError, StageContext};
+use haq_stage::{ParamError, StageContext};
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+    haq_stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
 }
 
 /// The report takes no params of its own: everything comes from its inputs.

@@ -38,13 +38,33 @@ impl Method {
     }
 }
 
+/// The bit width a row shows for its weights or activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// Every layer but a linear policy's pinned first one at these bits; 32 is float.
+    Bits(u8),
+    /// A fixed policy whose layers differ (a policy file).
+    Mixed,
+    /// Chosen layer by layer by a search.
+    Flexible,
+}
+
+impl std::fmt::Display for Width {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Width::Bits(b) => write!(f, "{b}"),
+            Width::Mixed => f.write_str("mixed"),
+            Width::Flexible => f.write_str("flexible"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub method: Method,
-    /// Bits of every layer but a linear policy's pinned first one: `4`, `flexible`, `32`.
-    pub weights: String,
+    pub weights: Width,
     /// `None` in k-means mode, which leaves activations in float.
-    pub activations: Option<String>,
+    pub activations: Option<Width>,
     pub top1: f64,
     pub top5: f64,
     /// In the table's [`PaperTable::unit`]; `None` where the cost model cannot cost the
@@ -142,8 +162,8 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     let float_weights: usize = exp.layers.iter().map(|l| l.shape.params).sum();
     let mut rows = vec![Row {
         method: Method::Float,
-        weights: "32".into(),
-        activations: linear.then(|| "32".into()),
+        weights: Width::Bits(32),
+        activations: linear.then_some(Width::Bits(32)),
         top1: exp.float.test_top1,
         top5: exp.float.test_top5,
         cost: (unit == Unit::Bytes).then(|| display(4.0 * float_weights as f64)),
@@ -157,8 +177,8 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         } else {
             Method::Haq
         },
-        weights: "flexible".into(),
-        activations: linear.then(|| "flexible".into()),
+        weights: Width::Flexible,
+        activations: linear.then_some(Width::Flexible),
         top1: f.accuracy.test_top1,
         top5: f.accuracy.test_top5,
         cost: f.cost(hardware, unit).map(display),
@@ -230,20 +250,20 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
 const MIB: f64 = (1 << 20) as f64;
 
 /// The bits of a fixed-bit policy: those of every layer but a linear policy's pinned first
-/// one, or `mixed` if they differ (a policy file).
-fn uniform_bits(f: &Finetune) -> (String, Option<String>) {
+/// one, or mixed if they differ (a policy file).
+fn uniform_bits(f: &Finetune) -> (Width, Option<Width>) {
     let linear = f.policy.is_linear();
     let rest = &f.policy.layers[usize::from(linear)..];
-    let label = |bits: Vec<Option<u8>>| {
+    let width = |bits: Vec<Option<u8>>| {
         let first = bits[0];
         if bits.iter().all(|b| *b == first) {
-            first.map_or("float".into(), |b| b.to_string())
+            Width::Bits(first.unwrap_or(32))
         } else {
-            "mixed".to_string()
+            Width::Mixed
         }
     };
-    let weights = label(rest.iter().map(|l| Some(l.w_bits)).collect());
-    let activations = linear.then(|| label(rest.iter().map(|l| l.a_bits).collect()));
+    let weights = width(rest.iter().map(|l| Some(l.w_bits)).collect());
+    let activations = linear.then(|| width(rest.iter().map(|l| l.a_bits).collect()));
     (weights, activations)
 }
 
@@ -294,10 +314,12 @@ impl PaperTable {
         };
         let mut columns = vec![
             text("method", &|r| Some(r.method.name().into())),
-            text("weights", &|r| Some(r.weights.clone())),
+            text("weights", &|r| Some(r.weights.to_string())),
         ];
         if self.linear {
-            columns.push(text("activations", &|r| r.activations.clone()));
+            columns.push(text("activations", &|r| {
+                r.activations.map(|a| a.to_string())
+            }));
         }
         columns.extend([
             number("top1", &|r| Some(r.top1)),
@@ -388,16 +410,11 @@ mod tests {
         assert!(!tables[2].linear);
         let fixed = &tables[0].rows[1];
         assert_eq!(
-            (fixed.weights.as_str(), fixed.activations.as_deref()),
-            ("4", Some("4"))
+            (fixed.weights, fixed.activations),
+            (Width::Bits(4), Some(Width::Bits(4)))
         );
-        assert_eq!(
-            (
-                tables[2].rows[1].weights.as_str(),
-                tables[2].rows[1].activations.as_deref()
-            ),
-            ("2", None)
-        );
+        let dc = &tables[2].rows[1];
+        assert_eq!((dc.weights, dc.activations), (Width::Bits(2), None));
     }
 
     #[test]

@@ -34,7 +34,7 @@ use haq_core::rl::{
     BitRange, Budget, Constraint, Env, EpisodeAccuracy, FinetuneConfig, Mode, Resource, Scoring,
 };
 use haq_core::rng::seeded_rng;
-use haq_core::train::{evaluate, fit, from_safetensors, Recipe};
+use haq_core::train::{evaluate, from_safetensors, Recipe, Trainer};
 use haq_store::Store;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -188,21 +188,18 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let model = new_model()?;
         let mut quantization = Quantization::apply(&model, policy, &clips, settings.seed)?;
-        let mut opt = recipe.sgd(model.var_store());
         let (quantizer, _) = quantization.parts();
         let net = model.quantized(quantizer);
-        fit::<anyhow::Error>(
+        let data = (&finetune_train, &splits.val);
+        Trainer::new(
             &net,
-            &mut opt,
+            model.var_store(),
             &recipe,
-            &finetune_train,
-            &splits.val,
+            data,
             settings.seed,
             device,
-            0,
-            &mut |_| {},
-            &mut |_, _| Ok(()),
-        )?;
+        )
+        .fit::<anyhow::Error>(&mut |_| {}, &mut |_, _| Ok(()))?;
         let test = evaluate(&net, &splits.test, recipe.eval_batch, device)?;
         finals.push(test.top1);
         println!(

@@ -8,7 +8,8 @@
 //! each episode: its metrics at step = episode, then a checkpoint holding the search and
 //! every episode so far. Outputs (JSON):
 //! - `policy`: the best episode's policy (`layers`, readable as a policy file) with its
-//!   search accuracy and its cost on every cost model of the calibrate stage's tables;
+//!   search accuracy and its cost on every cost model of the calibrate stage's tables
+//!   (keyed as the finetune stage's `costs`: `batch`, `latency_ms`, `energy_mj`, ...);
 //!   with `finalists: k`, the best of the k highest-reward policies scored again on
 //!   `finalist_val_subset` validation images;
 //! - `episodes`: every episode's numbers and policy;
@@ -24,20 +25,19 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use haq_core::arch::LayerInfo;
 use haq_core::config::Settings;
-use haq_core::hw::{by_name, CostModel, CostTable, Unit};
-use haq_core::models::Model;
+use haq_core::hw::{by_name, policy_costs, CostModel, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::rl::{
     BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Resource, Scoring, Search,
     SearchConfig,
 };
-use haq_core::train::from_safetensors;
-use haq_store::stage::{ParamError, StageContext};
+use haq_core::stage::pretrained_model;
+
+use haq_stage::{ParamError, StageContext};
 use history::{Episode, Times};
 use serde_json::Value;
 
@@ -129,8 +129,8 @@ struct BestPolicy<'a> {
     float_accuracy: f64,
     /// Top-1 on the finalists' validation images, when finalists were scored.
     finalist_accuracy: Option<f64>,
-    /// Cost model name -> unit -> the policy's cost.
-    costs: BTreeMap<&'a str, BTreeMap<&'static str, f64>>,
+    /// The policy's cost on every cost model the calibrate stage tabulated.
+    costs: BTreeMap<String, PolicyCost>,
 }
 
 /// The `search_summary` output.
@@ -173,7 +173,7 @@ struct Finalist {
 const JSON: &str = "application/json";
 
 fn main() {
-    haq_store::stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
+    haq_stage::main(env!("HAQ_BUILD_IDENTITY"), check, run)
 }
 
 /// The params, read and checked: what the harness's check and the run both use.
@@ -262,11 +262,6 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     })
 }
 
-fn read_json<T: DeserializeOwned>(ctx: &StageContext, name: &str) -> anyhow::Result<T> {
-    serde_json::from_slice(&ctx.read_input(name)?)
-        .with_context(|| format!("reading input `{name}` (rerun the stage that wrote it)"))
-}
-
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let Checked {
         settings,
@@ -275,9 +270,9 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         budget,
         scoring,
     } = parse(ctx.params())?;
-    let layers: Vec<LayerInfo> = read_json(ctx, "layers")?;
-    let tables: BTreeMap<String, CostTable> = read_json(ctx, "cost_tables")?;
-    let clips: ClipTable = read_json(ctx, "clips")?;
+    let layers: Vec<LayerInfo> = ctx.read_json("layers")?;
+    let tables: BTreeMap<String, CostTable> = ctx.read_json("cost_tables")?;
+    let clips: ClipTable = ctx.read_json("clips")?;
     let table = tables.get(&p.hardware).with_context(|| {
         format!(
             "params: hardware: the calibrate stage tabulated {} but not `{}`; add it to its \
@@ -294,14 +289,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
 
     let device = settings.device()?;
     let splits = settings.dataset.load(settings.seed)?;
-    let model = Model::new(
-        &settings.model.arch_config(&splits.train),
-        device,
-        settings.seed,
-    )?;
-    model
-        .load_weights(&from_safetensors(&ctx.read_input("weights")?)?)
-        .context("loading the pretrain stage's weights into the model of settings.model")?;
+    let model = pretrained_model(ctx, &settings, &splits.train, device)?;
     anyhow::ensure!(
         model.layers() == layers.as_slice(),
         "the calibrate stage's layers are not those of settings.model; rerun calibrate"
@@ -444,21 +432,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         .iter()
         .reduce(|w, f| if f.accuracy > w.accuracy { f } else { w });
     let chosen = &history[winner.map_or(best.episode, |w| w.episode)];
-    let bits = chosen.report.policy.bits();
-    let costs = tables
-        .iter()
-        .map(|(name, table)| {
-            let total = table.total(&bits);
-            let units = by_name(name)?.units();
-            Ok((
-                name.as_str(),
-                units
-                    .iter()
-                    .map(|&u| (u.as_str(), total.value(u)))
-                    .collect(),
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let costs = policy_costs(&tables, &chosen.report.policy.bits())?;
     let policy = BestPolicy {
         policy: &chosen.report.policy,
         episode: chosen.report.episode,

@@ -1,5 +1,5 @@
 //! A whole training run by epochs — the recipe the pretrain and finetune stages share —
-//! and its resumable state.
+//! and the trainer that runs it, resumably.
 
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
@@ -153,85 +153,146 @@ impl std::fmt::Display for EpochReport {
     }
 }
 
-/// Trains `net` (whose variables are `vs`) from epoch `first_epoch + 1` to the recipe's
-/// last. `on_step` runs after every optimiser step (k-means weight sharing hooks in there),
-/// `on_epoch` after each epoch with the optimiser — the caller logs and checkpoints there.
-/// Returns the last epoch's report, None when no epoch was left to train: its validation
-/// accuracy is the trained network's, so callers need not evaluate it again.
-#[allow(clippy::too_many_arguments)]
-pub fn fit<E: From<Error>>(
-    net: &(impl Network + ?Sized),
-    opt: &mut Sgd,
-    recipe: &Recipe,
-    train: &Dataset,
-    val: &Dataset,
+/// A training run by epochs: a network and its variables, the optimiser the recipe
+/// starts, the data, and how many epochs are done. The pretrain and finetune stages train
+/// through it (`crate::stage::train` adds resume, progress and checkpoints); the search's
+/// short per-episode finetune counts steps, not epochs, and keeps its own loop.
+pub struct Trainer<'a> {
+    net: &'a dyn Network,
+    vs: &'a VarStore,
+    opt: Sgd,
+    recipe: &'a Recipe,
+    train: &'a Dataset,
+    val: &'a Dataset,
     seed: u64,
     device: Device,
-    first_epoch: usize,
-    on_step: &mut dyn FnMut(&StepStats),
-    on_epoch: &mut dyn FnMut(&EpochReport, &Sgd) -> std::result::Result<(), E>,
-) -> std::result::Result<Option<EpochReport>, E> {
-    let steps = train.len().div_ceil(recipe.batch_size.max(1));
-    let schedule = recipe.schedule(steps);
-    let mut last = None;
-    for epoch in first_epoch..recipe.epochs {
-        let spec = EpochSpec {
-            epoch,
-            seed,
-            batch_size: recipe.batch_size,
-            augment: recipe.augment.clone(),
-        };
-        let lr = |step: usize| schedule.lr(epoch * steps + step);
-        let stats = train_epoch(net, opt, train, &spec, device, lr, &mut *on_step)?;
-        let report = EpochReport {
-            epoch: epoch + 1,
-            epochs: recipe.epochs,
-            train: stats,
-            val: evaluate(net, val, recipe.eval_batch, device)?,
-            lr: lr(steps.saturating_sub(1)),
-        };
-        on_epoch(&report, opt)?;
-        last = Some(report);
-    }
-    Ok(last)
+    epochs_done: usize,
 }
-
-/// Everything needed to continue training exactly: epochs done, every variable, and the
-/// optimiser's momentum buffers.
-pub struct TrainState;
 
 const EPOCH_KEY: &str = "state.epochs_done";
 const VAR_PREFIX: &str = "var.";
 
-impl TrainState {
-    pub fn save(vs: &VarStore, opt: &Sgd, epochs_done: usize) -> Result<Vec<u8>> {
-        let mut tensors: Vec<(String, Tensor)> = var_store_tensors(vs)
+impl<'a> Trainer<'a> {
+    /// A run from epoch 0. `vs` holds every variable `net` trains (linear quantization's
+    /// clips included, so build the trainer after applying a policy).
+    pub fn new(
+        net: &'a dyn Network,
+        vs: &'a VarStore,
+        recipe: &'a Recipe,
+        data: (&'a Dataset, &'a Dataset),
+        seed: u64,
+        device: Device,
+    ) -> Trainer<'a> {
+        let (train, val) = data;
+        Trainer {
+            net,
+            vs,
+            opt: recipe.sgd(vs),
+            recipe,
+            train,
+            val,
+            seed,
+            device,
+            epochs_done: 0,
+        }
+    }
+
+    pub fn recipe(&self) -> &Recipe {
+        self.recipe
+    }
+
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.recipe.batch_size.max(1))
+    }
+
+    /// Everything needed to continue exactly: epochs done, every variable, and the
+    /// optimiser's momentum buffers.
+    pub fn checkpoint(&self) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, Tensor)> = var_store_tensors(self.vs)
             .into_iter()
             .map(|(n, t)| (format!("{VAR_PREFIX}{n}"), t))
             .collect();
-        tensors.extend(opt.state());
-        tensors.push((EPOCH_KEY.to_string(), Tensor::from(epochs_done as i64)));
+        tensors.extend(self.opt.state());
+        tensors.push((EPOCH_KEY.to_string(), Tensor::from(self.epochs_done as i64)));
         to_safetensors(&tensors)
     }
 
-    /// Restores what [`TrainState::save`] wrote and returns the number of epochs done.
-    pub fn restore(bytes: &[u8], vs: &VarStore, opt: &mut Sgd) -> Result<usize> {
+    /// Continues from what [`Trainer::checkpoint`] wrote after epoch `epochs`.
+    pub fn resume(&mut self, epochs: usize, checkpoint: &[u8]) -> Result<()> {
         let mut vars = Vec::new();
         let mut opt_state = Vec::new();
-        let mut epochs = None;
-        for (name, tensor) in from_safetensors(bytes)? {
+        let mut done = None;
+        for (name, tensor) in from_safetensors(checkpoint)? {
             if name == EPOCH_KEY {
-                epochs = Some(tensor.int64_value(&[]) as usize);
+                done = Some(tensor.int64_value(&[]) as usize);
             } else if let Some(var) = name.strip_prefix(VAR_PREFIX) {
                 vars.push((var.to_string(), tensor));
             } else {
                 opt_state.push((name, tensor));
             }
         }
-        let epochs =
-            epochs.ok_or_else(|| Error::Weights("checkpoint has no epoch count".into()))?;
-        load_var_store(vs, &vars)?;
-        opt.load_state(&opt_state)?;
-        Ok(epochs)
+        let done = done.ok_or_else(|| Error::Weights("checkpoint has no epoch count".into()))?;
+        if done != epochs {
+            return Err(Error::Checkpoint(format!(
+                "the checkpoint of epoch {epochs} holds {done} epochs"
+            )));
+        }
+        load_var_store(self.vs, &vars)?;
+        self.opt.load_state(&opt_state)?;
+        self.epochs_done = done;
+        Ok(())
+    }
+
+    /// The network's accuracy on the validation data.
+    pub fn evaluate_val(&self) -> Result<Accuracy> {
+        evaluate(self.net, self.val, self.recipe.eval_batch, self.device)
+    }
+
+    /// Trains the epochs left. `on_step` runs after every optimiser step (k-means weight
+    /// sharing hooks in there), `on_epoch` after each epoch — the caller logs and
+    /// checkpoints there. Returns the last epoch's report, None when no epoch was left: its
+    /// validation accuracy is the trained network's, so callers need not evaluate it again.
+    pub fn fit<E: From<Error>>(
+        &mut self,
+        on_step: &mut dyn FnMut(&StepStats),
+        on_epoch: &mut dyn FnMut(&EpochReport, &Trainer) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Option<EpochReport>, E> {
+        let steps = self.steps_per_epoch();
+        let schedule = self.recipe.schedule(steps);
+        let mut last = None;
+        while self.epochs_done < self.recipe.epochs {
+            let epoch = self.epochs_done;
+            let spec = EpochSpec {
+                epoch,
+                seed: self.seed,
+                batch_size: self.recipe.batch_size,
+                augment: self.recipe.augment.clone(),
+            };
+            let lr = |step: usize| schedule.lr(epoch * steps + step);
+            let stats = train_epoch(
+                self.net,
+                &mut self.opt,
+                self.train,
+                &spec,
+                self.device,
+                lr,
+                &mut *on_step,
+            )?;
+            let report = EpochReport {
+                epoch: epoch + 1,
+                epochs: self.recipe.epochs,
+                train: stats,
+                val: self.evaluate_val()?,
+                lr: lr(steps.saturating_sub(1)),
+            };
+            self.epochs_done = epoch + 1;
+            on_epoch(&report, self)?;
+            last = Some(report);
+        }
+        Ok(last)
     }
 }

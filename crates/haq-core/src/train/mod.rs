@@ -11,7 +11,7 @@ mod weights;
 
 pub use epoch::{train_epoch, EpochSpec, EpochStats, StepStats};
 pub use eval::{evaluate, Accuracy};
-pub use fit::{fit, EpochReport, Recipe, TrainState};
+pub use fit::{EpochReport, Recipe, Trainer};
 pub use schedule::CosineSchedule;
 pub use sgd::{Sgd, SgdConfig};
 pub use weights::{from_safetensors, load_var_store, to_safetensors, var_store_tensors};

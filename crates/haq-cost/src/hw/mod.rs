@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 pub use bismo::Bismo;
 pub use bitfusion::{BitFusion, EnergyCosts};
 pub use size::ModelSize;
-pub use table::{build_table, CostTable, BITS};
+pub use table::{build_table, policy_costs, CostTable, PolicyCost, BITS};
 
 /// The cost of one layer (or a whole network) on one hardware model. Quantities a model
 /// does not describe are 0: the size model has no cycles, latency or energy, the latency

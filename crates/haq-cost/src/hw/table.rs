@@ -1,11 +1,14 @@
 //! Lookup tables: every layer's cost at every (w, a) bit pair, computed once so the search
 //! only looks numbers up.
 
+use std::collections::BTreeMap;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{CostModel, LayerCost};
+use super::{by_name, CostModel, LayerCost};
 use crate::arch::LayerInfo;
+use crate::error::{Error, Result};
 
 /// The largest bit width in a table; widths run from 1 to `BITS`.
 pub const BITS: u8 = 8;
@@ -53,6 +56,47 @@ impl CostTable {
             .map(|(layer, &(w, a))| self.get(layer, w, a))
             .sum()
     }
+}
+
+/// A policy's cost on one cost model: the table's batch and each quantity the model
+/// describes, by [`super::Unit::quantity`] name (`latency_ms`, `energy_mj`, ...): how the
+/// search and finetune stages write costs and the report reads them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyCost {
+    pub batch: usize,
+    #[serde(flatten)]
+    pub totals: BTreeMap<String, f64>,
+}
+
+/// The cost of `bits` (one `(w, a)` pair per layer) on every table's model, by the
+/// model's name.
+pub fn policy_costs(
+    tables: &BTreeMap<String, CostTable>,
+    bits: &[(u8, u8)],
+) -> Result<BTreeMap<String, PolicyCost>> {
+    tables
+        .iter()
+        .map(|(name, table)| {
+            if table.layers() != bits.len() {
+                return Err(Error::Policy(format!(
+                    "{} layers, the cost table of {name} {}; rerun the calibrate stage",
+                    bits.len(),
+                    table.layers()
+                )));
+            }
+            let total = table.total(bits);
+            let totals = by_name(&table.model)?
+                .units()
+                .iter()
+                .map(|&unit| (unit.quantity().to_string(), total.value(unit)))
+                .collect();
+            let cost = PolicyCost {
+                batch: table.batch,
+                totals,
+            };
+            Ok((name.clone(), cost))
+        })
+        .collect()
 }
 
 fn pair_index(w_bits: u8, a_bits: u8) -> usize {

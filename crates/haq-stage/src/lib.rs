@@ -1,19 +1,19 @@
 //! The stage harness: how a stage binary learns its run, params and inputs, and writes
-//! outputs, metrics and checkpoints. `haq run` starts a stage with two environment
-//! variables, the store's path and the run id; everything else is in the store.
-//! docs/stages.md describes the protocol for people writing stages of their own.
+//! outputs, metrics, checkpoints and progress. `haq run` starts a stage with two
+//! environment variables, the store's path and the run id; everything else is in the
+//! store. docs/stages.md describes the protocol for people writing stages of their own.
+//! No libtorch here: the engine speaks this protocol too.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
 use serde::de::DeserializeOwned;
 
-use crate::artifact::Digest;
-use crate::error::{Error, Result};
-use crate::runs::{Run, RunStatus};
-use crate::store::Store;
+use haq_store::{Digest, Error, Result, Run, RunStatus, Store};
 
-pub use crate::progress::{Progress, PROGRESS_FD_ENV};
+pub mod progress;
+
+pub use progress::{Progress, PROGRESS_FD_ENV};
 
 /// Path of the store file.
 pub const STORE_ENV: &str = "HAQ_STORE";
@@ -172,6 +172,30 @@ impl StageContext {
         self.store.get_bytes(&digest)
     }
 
+    /// The one input named `output`, read as JSON.
+    pub fn read_json<T: DeserializeOwned>(&self, output: &str) -> Result<T> {
+        self.json(output, self.input(output)?)
+    }
+
+    /// The input `<stage>/<output>`, read as JSON: for a stage with several inputs of one
+    /// name.
+    pub fn read_json_from<T: DeserializeOwned>(&self, stage: &str, output: &str) -> Result<T> {
+        let name = format!("{stage}/{output}");
+        let digest = self.inputs.get(&name).ok_or_else(|| {
+            Error::Invalid(format!("stage {} has no input {name}", self.run.stage))
+        })?;
+        self.json(&name, digest)
+    }
+
+    fn json<T: DeserializeOwned>(&self, name: &str, digest: &Digest) -> Result<T> {
+        serde_json::from_slice(&self.store.get_bytes(digest)?).map_err(|e| {
+            Error::Invalid(format!(
+                "stage {}: reading the input {name}: {e} (rerun the stage that wrote it)",
+                self.run.stage
+            ))
+        })
+    }
+
     /// Writes output `name`; downstream stages see it as `<this stage>/<name>`.
     pub fn put_output(&self, name: &str, bytes: &[u8], media_type: &str) -> Result<Digest> {
         self.store.put_output(self.run.id, name, bytes, media_type)
@@ -179,14 +203,14 @@ impl StageContext {
 
     /// Records `bytes` as the workspace file `path` (relative to the directory `haq run`
     /// works in), which the stage writes there itself: a cache hit of this stage writes it
-    /// back when it is missing or changed (see [`crate::workspace`]).
+    /// back when it is missing or changed (see [`haq_store::workspace`]).
     pub fn put_workspace_output(
         &self,
         path: &str,
         bytes: &[u8],
         media_type: &str,
     ) -> Result<Digest> {
-        self.put_output(&crate::workspace::output_name(path)?, bytes, media_type)
+        self.put_output(&haq_store::workspace::output_name(path)?, bytes, media_type)
     }
 
     /// Logs metrics of one step (an epoch, an episode) together.

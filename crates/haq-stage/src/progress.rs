@@ -52,7 +52,7 @@ fn sink() -> &'static Option<Mutex<File>> {
     })
 }
 
-/// A stage's progress bar (see [`crate::stage::StageContext::progress`]). Without
+/// A stage's progress bar (see [`crate::StageContext::progress`]). Without
 /// `haq run` on a terminal it does nothing.
 pub struct Progress {
     state: Mutex<(Update, Option<Instant>)>,

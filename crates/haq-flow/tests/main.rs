@@ -1,0 +1,5 @@
+//! The integration tests of haq-flow, in one binary.
+
+mod dag;
+mod fingerprint;
+mod workflow;
