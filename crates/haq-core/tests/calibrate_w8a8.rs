@@ -7,17 +7,17 @@
 use std::time::Instant;
 
 use haq_core::arch::Arch;
-use haq_core::config::{DatasetSettings, ModelSettings};
-use haq_core::data::{Augment, DatasetName};
+use haq_core::config::ModelSettings;
 use haq_core::models::Model;
-use haq_core::quant::{measure_clips, LinearQuantizer, Policy};
-use haq_core::train::{evaluate, train_epoch, CosineSchedule, EpochSpec, Sgd, SgdConfig};
+use haq_core::quant::{LinearQuantizer, Policy};
+use haq_core::train::evaluate;
 use tch::nn::VarStore;
 use tch::Device;
 
+use crate::tiny;
+
 const SEED: u64 = 3;
 // Sized for about a minute on one busy core: 120 steps reach about 79% top-1.
-const BATCH: usize = 64;
 const STEPS: usize = 120;
 const CALIBRATION_IMAGES: usize = 256;
 const TEST_IMAGES: usize = 2000;
@@ -26,14 +26,7 @@ const TEST_IMAGES: usize = 2000;
 fn every_layer_at_8_bits_loses_at_most_half_a_point() {
     let _torch = crate::torch_lock();
     tch::set_num_threads(1);
-    let dataset = DatasetSettings {
-        name: DatasetName::FashionMnist,
-        root: None,
-        image_size: None,
-        val_size: 5000,
-        test_size: None,
-    };
-    let splits = dataset.load(SEED).unwrap();
+    let splits = tiny::fashion_mnist(5000, SEED);
     let model_settings = ModelSettings {
         arch: Arch::MobileNetV2,
         width: 0.25,
@@ -46,43 +39,14 @@ fn every_layer_at_8_bits_loses_at_most_half_a_point() {
     .unwrap();
 
     let start = Instant::now();
-    let data = splits.train.subset(STEPS * BATCH, SEED).unwrap();
-    let schedule = CosineSchedule {
-        base_lr: 0.05,
-        final_lr: 0.0,
-        warmup_steps: 5,
-        total_steps: STEPS,
-    };
-    let mut opt = Sgd::new(model.var_store(), SgdConfig::default());
-    let spec = EpochSpec {
-        epoch: 0,
-        seed: SEED,
-        batch_size: BATCH,
-        augment: Augment::none(),
-    };
-    train_epoch(
-        &model,
-        &mut opt,
-        &data,
-        &spec,
-        Device::Cpu,
-        |i| schedule.lr(i),
-        |_| {},
-    )
-    .unwrap();
+    let data = splits.train.subset(STEPS * tiny::BATCH, SEED).unwrap();
+    tiny::train(&model, &model, &data, (0.05, 5), SEED, || {});
     println!(
         "trained {STEPS} steps in {:.1} s",
         start.elapsed().as_secs_f64()
     );
 
-    let calibration = splits.train.subset(CALIBRATION_IMAGES, SEED).unwrap();
-    let images = calibration
-        .eval_batches(CALIBRATION_IMAGES)
-        .next()
-        .unwrap()
-        .unwrap()
-        .images;
-    let clips = measure_clips(&model, &images).unwrap();
+    let clips = tiny::clips(&model, &splits, CALIBRATION_IMAGES, SEED);
     let vs = VarStore::new(Device::Cpu);
     let n = model.layers().len();
     let w8a8 = LinearQuantizer::new(&vs.root(), &Policy::uniform(n, 8), &clips).unwrap();

@@ -25,6 +25,7 @@ mod rl_exploration;
 mod rl_finalists;
 mod rl_learning;
 mod rl_resume;
+mod tiny;
 mod train_fashion_mnist;
 mod train_schedule;
 mod train_sgd;

@@ -5,19 +5,18 @@
 //! plus exactly what the file stores beyond it.
 
 use haq_core::arch::LayerKind;
-use haq_core::config::{DatasetSettings, ModelSettings};
-use haq_core::data::{Augment, Dataset, DatasetName};
+use haq_core::config::ModelSettings;
+use haq_core::data::Dataset;
 use haq_core::hw::{CostModel, ModelSize};
 use haq_core::models::Model;
-use haq_core::quant::{
-    export, measure_clips, ClipTable, IntegerModel, LayerBits, Policy, Quantization,
-};
-use haq_core::train::{evaluate, train_epoch, CosineSchedule, EpochSpec, Network, Sgd, SgdConfig};
+use haq_core::quant::{export, ClipTable, IntegerModel, LayerBits, Policy, Quantization};
+use haq_core::train::evaluate;
 use tch::Device;
+
+use crate::tiny;
 
 const SEED: u64 = 5;
 // As in calibrate_w8a8.rs: 120 steps reach about 79% top-1 in about a minute.
-const BATCH: usize = 64;
 const STEPS: usize = 120;
 const FINETUNE_STEPS: usize = 20;
 const CALIBRATION_IMAGES: usize = 256;
@@ -46,41 +45,6 @@ fn mixed_policy(layers: usize, linear: bool) -> Policy {
             })
             .collect(),
     }
-}
-
-/// Trains `network` (whose variables are `model`'s) for one pass over `data` with a cosine
-/// learning rate from `lr`, calling `after_step` after every optimiser step.
-fn train(
-    model: &Model,
-    network: &(impl Network + ?Sized),
-    data: &Dataset,
-    lr: f64,
-    mut after_step: impl FnMut(),
-) {
-    let steps = data.len() / BATCH;
-    let schedule = CosineSchedule {
-        base_lr: lr,
-        final_lr: 0.0,
-        warmup_steps: 5,
-        total_steps: steps,
-    };
-    let mut opt = Sgd::new(model.var_store(), SgdConfig::default());
-    let spec = EpochSpec {
-        epoch: 0,
-        seed: SEED,
-        batch_size: BATCH,
-        augment: Augment::none(),
-    };
-    train_epoch(
-        network,
-        &mut opt,
-        data,
-        &spec,
-        Device::Cpu,
-        |i| schedule.lr(i),
-        |_| after_step(),
-    )
-    .unwrap();
 }
 
 /// Payload bytes of safetensors `bytes`: what follows the 8-byte length and the header.
@@ -164,44 +128,37 @@ fn check_export(
 fn exported_model_runs_integer_inference_like_fake_quant_and_has_the_size_models_size() {
     let _torch = crate::torch_lock();
     tch::set_num_threads(1);
-    let dataset = DatasetSettings {
-        name: DatasetName::FashionMnist,
-        root: None,
-        image_size: None,
-        val_size: 5000,
-        test_size: None,
-    };
-    let splits = dataset.load(SEED).unwrap();
+    let splits = tiny::fashion_mnist(5000, SEED);
     let config = ModelSettings {
         arch: haq_core::arch::Arch::MobileNetV2,
         width: 0.25,
     }
     .arch_config(&splits.train);
-    let data = splits.train.subset(STEPS * BATCH, SEED).unwrap();
+    let data = splits.train.subset(STEPS * tiny::BATCH, SEED).unwrap();
     let model = Model::new(&config, Device::Cpu, SEED).unwrap();
-    train(&model, &model, &data, 0.05, || {});
+    tiny::train(&model, &model, &data, (0.05, 5), SEED, || {});
     let pretrained = model.weights();
 
-    let calibration = splits.train.subset(CALIBRATION_IMAGES, SEED).unwrap();
-    let images = calibration
-        .eval_batches(CALIBRATION_IMAGES)
-        .next()
-        .unwrap()
-        .unwrap()
-        .images;
-    let clips = measure_clips(&model, &images).unwrap();
+    let clips = tiny::clips(&model, &splits, CALIBRATION_IMAGES, SEED);
     let test = splits.test.subset(TEST_IMAGES, SEED).unwrap();
     let n = model.layers().len();
     let finetune = splits
         .train
-        .subset(FINETUNE_STEPS * BATCH, SEED + 1)
+        .subset(FINETUNE_STEPS * tiny::BATCH, SEED + 1)
         .unwrap();
 
     // Linear: the activation clips train, so the file must carry the trained ones.
     let policy = mixed_policy(n, true);
     let mut linear = Quantization::apply(&model, &policy, &clips, SEED).unwrap();
     let (quantizer, _) = linear.parts();
-    train(&model, &model.quantized(quantizer), &finetune, 0.01, || {});
+    tiny::train(
+        &model,
+        &model.quantized(quantizer),
+        &finetune,
+        (0.01, 5),
+        SEED,
+        || {},
+    );
     check_export(&model, &mut linear, &policy, &clips, &test);
 
     // k-means on a fresh copy of the pretrained weights.
@@ -214,8 +171,13 @@ fn exported_model_runs_integer_inference_like_fake_quant_and_has_the_size_models
     );
     let mut kmeans = Quantization::apply(&model, &policy, &clips, SEED).unwrap();
     let (quantizer, mut state) = kmeans.parts();
-    train(&model, &model.quantized(quantizer), &finetune, 0.01, || {
-        state.as_mut().expect("k-means mode has a state").update()
-    });
+    tiny::train(
+        &model,
+        &model.quantized(quantizer),
+        &finetune,
+        (0.01, 5),
+        SEED,
+        || state.as_mut().expect("k-means mode has a state").update(),
+    );
     check_export(&model, &mut kmeans, &policy, &clips, &test);
 }

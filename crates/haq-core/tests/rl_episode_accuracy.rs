@@ -8,64 +8,28 @@ use std::time::Instant;
 
 use haq_core::arch::Arch;
 use haq_core::config::{DatasetSettings, ModelSettings, Splits};
-use haq_core::data::{Augment, DatasetName};
+use haq_core::data::DatasetName;
 use haq_core::models::Model;
 use haq_core::quant::{measure_clips, ClipTable, Policy};
 use haq_core::rl::{EpisodeAccuracy, FinetuneConfig, Scoring};
-use haq_core::train::{train_epoch, CosineSchedule, EpochSpec, Sgd, SgdConfig};
 use tch::{Device, Kind};
+
+use crate::tiny;
 
 const SEED: u64 = 5;
 
 /// A MobileNet-V1 at width 0.25 after 100 steps (well above chance), its clips, and the
 /// splits.
 fn pretrained() -> (Model, ClipTable, Splits) {
-    let splits = DatasetSettings {
-        name: DatasetName::FashionMnist,
-        root: None,
-        image_size: None,
-        val_size: 1000,
-        test_size: None,
-    }
-    .load(SEED)
-    .unwrap();
+    let splits = tiny::fashion_mnist(1000, SEED);
     let settings = ModelSettings {
         arch: Arch::MobileNetV1,
         width: 0.25,
     };
     let model = Model::new(&settings.arch_config(&splits.train), Device::Cpu, SEED).unwrap();
-    let mut opt = Sgd::new(model.var_store(), SgdConfig::default());
-    let schedule = CosineSchedule {
-        base_lr: 0.1,
-        final_lr: 0.0,
-        warmup_steps: 10,
-        total_steps: 100,
-    };
-    let spec = EpochSpec {
-        epoch: 0,
-        seed: SEED,
-        batch_size: 64,
-        augment: Augment::none(),
-    };
-    let data = splits.train.subset(6400, SEED).unwrap();
-    train_epoch(
-        &model,
-        &mut opt,
-        &data,
-        &spec,
-        Device::Cpu,
-        |i| schedule.lr(i),
-        |_| {},
-    )
-    .unwrap();
-    let calibration = splits.train.subset(256, SEED).unwrap();
-    let images = calibration
-        .eval_batches(256)
-        .next()
-        .unwrap()
-        .unwrap()
-        .images;
-    let clips = measure_clips(&model, &images).unwrap();
+    let data = splits.train.subset(100 * tiny::BATCH, SEED).unwrap();
+    tiny::train(&model, &model, &data, (0.1, 10), SEED, || {});
+    let clips = tiny::clips(&model, &splits, 256, SEED);
     (model, clips, splits)
 }
 
