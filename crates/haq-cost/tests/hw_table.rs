@@ -1,7 +1,9 @@
 //! Lookup tables, policies and model names.
 
+use std::collections::BTreeMap;
+
 use haq_cost::arch::{layers, Arch, ArchConfig};
-use haq_cost::hw::{build_table, by_name, CostTable, MODEL_NAMES};
+use haq_cost::hw::{build_table, by_name, policy_costs, CostTable, MODEL_NAMES};
 use haq_cost::policy::Policy;
 
 #[test]
@@ -111,4 +113,42 @@ fn policies_cost_what_their_bits_look_up() {
         err.contains(file.path().to_str().unwrap()) && err.contains("quantizable layers"),
         "{err}"
     );
+}
+
+#[test]
+fn a_policy_is_costed_on_every_table_by_quantity_name() {
+    let ls = layers(&ArchConfig::new(Arch::MobileNetV2, 28, 10));
+    let tables: BTreeMap<String, CostTable> = MODEL_NAMES
+        .iter()
+        .map(|&name| {
+            let table = build_table(by_name(name).unwrap().as_ref(), &ls, 3);
+            (name.to_string(), table)
+        })
+        .collect();
+    let bits = Policy::uniform(ls.len(), 4).bits();
+    let costs = policy_costs(&tables, &bits).unwrap();
+    assert_eq!(costs.len(), MODEL_NAMES.len());
+    for (name, cost) in &costs {
+        let model = by_name(name).unwrap();
+        let quantities: Vec<&str> = cost.totals.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = model.units().iter().map(|u| u.quantity()).collect();
+        expected.sort();
+        assert_eq!(quantities, expected, "{name}");
+        assert_eq!(cost.batch, 3);
+        let total = tables[name].total(&bits);
+        for &unit in model.units() {
+            assert_eq!(
+                cost.totals[unit.quantity()],
+                total.value(unit),
+                "{name} {unit}"
+            );
+        }
+    }
+    // As the stages write it: the batch beside the quantities, e.g. bitfusion's energy_mj.
+    let json = serde_json::to_value(&costs["bitfusion"]).unwrap();
+    assert_eq!(json["batch"], 3);
+    assert!(json["energy_mj"].as_f64().unwrap() > 0.0, "{json}");
+
+    let err = policy_costs(&tables, &bits[1..]).unwrap_err().to_string();
+    assert!(err.contains("rerun the calibrate stage"), "{err}");
 }
