@@ -84,8 +84,8 @@ fn main() {
             settings.apply_runtime()?;
             let device = settings.device()?;
             let splits = settings.dataset.load(settings.seed)?;
-            let config = settings.model.arch_config(&splits.train);
             let model = pretrained_model(ctx, &settings, &splits.train, device)?;
+            let config = model.config();
             let layers = model.layers();
             println!(
                 "{} at width {} on {}x{} inputs: {} quantizable layers",

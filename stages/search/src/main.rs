@@ -36,7 +36,6 @@ use haq_core::rl::{
     SearchConfig,
 };
 use haq_core::stage::pretrained_model;
-
 use haq_stage::{ParamError, StageContext};
 use history::{Episode, Times};
 use serde_json::Value;
