@@ -46,7 +46,7 @@ const V1: [&str; 6] = [
 #[test]
 fn list_names_every_model_and_its_parameters() {
     let text = stdout(&["list"]);
-    for name in ["bismo-edge", "bismo-cloud", "bitfusion", "size"] {
+    for name in ["bismo-edge", "bismo-cloud", "bitfusion", "size", "bops"] {
         assert!(text.contains(name), "{text}");
     }
     assert!(
@@ -59,8 +59,22 @@ fn list_names_every_model_and_its_parameters() {
 fn table_rows_add_up_to_the_policy_cost() {
     let text = stdout(&[&["table"], &V1[..], &["--hardware", "bismo-edge"]].concat());
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("layer,name,kind,w_bits,a_bits,value"));
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "layer,name,kind,c_in,c_out,kernel,stride,groups,in_h,in_w,out_h,out_w,batch,\
+             w_bits,a_bits,value,unit"
+        )
+    );
+    // Layer, name, kind, w_bits, a_bits, value.
+    let rows: Vec<Vec<&str>> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 17, "{l}");
+            assert_eq!((f[12], f[16]), ("1", "ms"), "batch 1, in ms: {l}");
+            vec![f[0], f[1], f[2], f[13], f[14], f[15]]
+        })
+        .collect();
     assert_eq!(rows.len(), 28 * 64);
     assert_eq!(rows[0][..5], ["0", "conv1.0", "conv", "1", "1"]);
     assert_eq!(rows[64][..5], ["1", "features.0.0", "depthwise", "1", "1"]);

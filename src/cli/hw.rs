@@ -9,7 +9,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo};
-use haq_cost::hw::{build_table, by_name, CostModel, LayerCost, Unit, BITS, MODEL_NAMES};
+use haq_cost::hw::{
+    build_table, by_name, write_csv, CostModel, LayerCost, Unit, BITS, MODEL_NAMES,
+};
 use haq_cost::policy::Policy;
 
 #[derive(Subcommand)]
@@ -150,31 +152,27 @@ fn list(out: &mut impl Write) -> anyhow::Result<()> {
 
 fn table(out: &mut impl Write, r: &Resolved, format: Format) -> anyhow::Result<()> {
     let table = &build_table(r.model.as_ref(), &r.layers, r.batch);
-    let rows = r.layers.iter().flat_map(|l| {
-        (1..=BITS).flat_map(move |w| {
-            (1..=BITS).map(move |a| Row {
-                layer: l.index,
-                name: &l.name,
-                kind: l.shape.kind.as_str(),
-                w_bits: w,
-                a_bits: a,
-                value: table.get(l.index, w, a).value(r.unit),
-            })
-        })
-    });
     match format {
-        Format::Csv => {
-            writeln!(out, "layer,name,kind,w_bits,a_bits,value")?;
-            for row in rows {
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{}",
-                    row.layer, row.name, row.kind, row.w_bits, row.a_bits, row.value
-                )?;
-            }
-        }
+        // The measured-table format (docs/hardware.md): a template to measure a device with.
+        Format::Csv => write_csv(out, &r.layers, table, r.unit)?,
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &rows.collect::<Vec<_>>())?;
+            let rows: Vec<Row> = r
+                .layers
+                .iter()
+                .flat_map(|l| {
+                    (1..=BITS).flat_map(move |w| {
+                        (1..=BITS).map(move |a| Row {
+                            layer: l.index,
+                            name: &l.name,
+                            kind: l.shape.kind.as_str(),
+                            w_bits: w,
+                            a_bits: a,
+                            value: table.get(l.index, w, a).value(r.unit),
+                        })
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &rows)?;
             writeln!(out)?;
         }
     }

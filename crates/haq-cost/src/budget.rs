@@ -17,6 +17,8 @@ pub enum Resource {
     Latency,
     Energy,
     Size,
+    /// Bit operations, a proxy for latency (the `bops` cost model).
+    Bops,
 }
 
 impl Resource {
@@ -26,6 +28,7 @@ impl Resource {
             Resource::Latency => Unit::Ms,
             Resource::Energy => Unit::Mj,
             Resource::Size => Unit::Bytes,
+            Resource::Bops => Unit::Bops,
         }
     }
 
@@ -34,7 +37,7 @@ impl Resource {
     pub fn mode(self) -> Mode {
         match self {
             Resource::Size => Mode::Kmeans,
-            Resource::Latency | Resource::Energy => Mode::Linear,
+            Resource::Latency | Resource::Energy | Resource::Bops => Mode::Linear,
         }
     }
 
@@ -54,7 +57,7 @@ impl Resource {
                 problem: format!(
                     "the `{}` cost model does not report {self} (it reports {}); use \
                      latency on bismo-edge, bismo-cloud or bitfusion, energy on bitfusion, \
-                     size on size",
+                     size on size, bops on bops (or a measured table in that unit)",
                     model.name(),
                     model
                         .units()
@@ -101,6 +104,7 @@ impl fmt::Display for Resource {
             Resource::Latency => "latency",
             Resource::Energy => "energy",
             Resource::Size => "size",
+            Resource::Bops => "bops",
         })
     }
 }

@@ -30,6 +30,11 @@ pub enum Error {
     #[error("invalid {field}: {problem}")]
     Config { field: String, problem: String },
 
+    /// A measured cost table file that cannot be read, or does not cover a layer.
+    /// `location` is `file`, `file:line` or `file:line: column <name>`.
+    #[error("{location}: {problem}")]
+    CostTable { location: String, problem: String },
+
     /// Serialised tensors (model weights, optimiser state) do not fit what they are
     /// loaded into.
     #[error("weights: {0}")]

@@ -11,8 +11,9 @@ use crate::{claims, figures, formats, html, tables};
 pub fn report(workflow: &str, exp: &Experiments) -> anyhow::Result<Vec<File>> {
     let mut files = Vec::new();
     let tables = tables::paper_tables(exp);
+    let proxy_tables = tables::proxy_tables(exp);
     let mut table_sections = Vec::new();
-    for t in &tables {
+    for t in tables.iter().chain(&proxy_tables) {
         let df = t.frame()?;
         let note = t.note();
         files.push(File::text(

@@ -24,6 +24,8 @@ pub enum Method {
     Haq,
     /// The control: random search with HAQ's episodes, reward and budget.
     RandomSearch,
+    /// HAQ under a budget of bit operations, a proxy, in a table of another cost.
+    HaqBops,
 }
 
 impl Method {
@@ -34,6 +36,7 @@ impl Method {
             Method::DeepCompression => "Deep Compression",
             Method::Haq => "HAQ",
             Method::RandomSearch => "Random search",
+            Method::HaqBops => "HAQ (BOPs budget)",
         }
     }
 }
@@ -90,6 +93,8 @@ pub struct PaperTable {
     pub unit: Unit,
     /// Whether the policies quantize activations (latency, energy) or only weights (size).
     pub linear: bool,
+    /// A table of [`proxy_tables`]: a BOPs-constrained search beside the direct one.
+    pub proxy: bool,
     pub rows: Vec<Row>,
 }
 
@@ -124,6 +129,7 @@ fn objective_rank(objective: Resource) -> u8 {
         Resource::Latency => 0,
         Resource::Energy => 1,
         Resource::Size => 2,
+        Resource::Bops => 3,
     }
 }
 
@@ -157,6 +163,7 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
 
     let display = |cost: f64| match unit {
         Unit::Bytes => cost / MIB,
+        Unit::Bops => cost / 1e9,
         _ => cost,
     };
     let float_weights: usize = exp.layers.iter().map(|l| l.shape.params).sum();
@@ -223,6 +230,7 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         Resource::Latency => ("Latency-constrained quantization", "latency"),
         Resource::Energy => ("Energy-constrained quantization", "energy"),
         Resource::Size => ("Model size against Deep Compression", "size"),
+        Resource::Bops => ("BOPs-constrained quantization", "bops"),
     };
     let batch = haq[0].0.batch(hardware).unwrap_or(1.0);
     // The size model is named like its objective: `table-size`, not `table-size-size`.
@@ -241,8 +249,70 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         hardware: hardware.to_string(),
         unit,
         linear,
+        proxy: false,
         rows,
     }
+}
+
+/// The paper's case against proxies (its Section 1): for every latency search matched to
+/// a fixed-bit baseline, the search matched to the same baseline in bit operations, its
+/// policy's latency looked up on the same hardware. Rows: the baseline, HAQ under the
+/// latency budget, HAQ under the BOPs budget; named `table-proxy-<hardware>`.
+pub fn proxy_tables(exp: &Experiments) -> Vec<PaperTable> {
+    let searched = |objective: Resource| {
+        exp.finetunes.iter().filter(move |f| {
+            f.search.is_some_and(|i| {
+                let s = &exp.searches[i];
+                !s.is_random() && s.summary.objective == objective
+            })
+        })
+    };
+    let mut tables = Vec::new();
+    for bops in searched(Resource::Bops) {
+        let bops_budget = &exp.searches[bops.search.unwrap()].summary.budget;
+        for direct in searched(Resource::Latency) {
+            let summary = &exp.searches[direct.search.unwrap()].summary;
+            if !matches!(summary.budget, Budget::Match(_)) || summary.budget != *bops_budget {
+                continue;
+            }
+            let hardware = summary.hardware.as_str();
+            let paper = table(exp, Resource::Latency, hardware);
+            let Some(haq) = paper.rows.iter().find(|r| r.stage == direct.stage) else {
+                continue;
+            };
+            let Some(baseline) = haq.baseline.map(|i| paper.rows[i].clone()) else {
+                continue;
+            };
+            let rows = vec![
+                baseline,
+                Row {
+                    baseline: Some(0),
+                    ..haq.clone()
+                },
+                Row {
+                    method: Method::HaqBops,
+                    top1: bops.accuracy.test_top1,
+                    top5: bops.accuracy.test_top5,
+                    cost: bops.cost(hardware, Unit::Ms),
+                    budget: Some(bops_budget.clone()),
+                    stage: bops.stage.clone(),
+                    baseline: Some(0),
+                    ..haq.clone()
+                },
+            ];
+            tables.push(PaperTable {
+                name: format!("table-proxy-{hardware}"),
+                title: format!(
+                    "A BOPs budget against the latency budget on {hardware} (batch {})",
+                    direct.batch(hardware).unwrap_or(1.0)
+                ),
+                proxy: true,
+                rows,
+                ..paper
+            });
+        }
+    }
+    tables
 }
 
 /// Bytes per MiB: the paper's "MB" of model size (its Table 6: MobileNet-V1 at 32 bits is
@@ -275,6 +345,7 @@ impl PaperTable {
             Unit::Mj => "energy_mj",
             Unit::Bytes => "size_mib",
             Unit::Cycles => "cycles",
+            Unit::Bops => "gbops",
         }
     }
 
@@ -285,11 +356,23 @@ impl PaperTable {
             Unit::Mj => "mJ",
             Unit::Bytes => "MiB",
             Unit::Cycles => "cycles",
+            Unit::Bops => "GBOPs",
         }
     }
 
     /// A note on how to read the table, for every format.
     pub fn note(&self) -> String {
+        if self.proxy {
+            return format!(
+                "Both searches were given the cost of the first row's fixed-bit policy: one as \
+                 latency on {}, the other as bit operations (MACs x weight bits x activation \
+                 bits), a hardware-agnostic proxy. Latency is looked up on {} for all three \
+                 rows: a BOPs-constrained policy above the first row's breaks the budget the \
+                 proxy stood for; below it, it leaves latency unspent. Top-1 and top-5 on the \
+                 test split, in percent.",
+                self.hardware, self.hardware
+            );
+        }
         let first = if self.linear {
             "Fixed-bit rows quantize every layer to the bits shown except the first, which \
              stays at w8 a8 (as in PACT). "
@@ -343,6 +426,7 @@ pub fn pretty_column(name: &str) -> &str {
         "latency_ms" => "Latency (ms)",
         "energy_mj" => "Energy (mJ)",
         "size_mib" => "Size (MiB)",
+        "gbops" => "BOPs (G)",
         "budget" => "Budget",
         "stage" => "Stage",
         other => other,
@@ -426,6 +510,63 @@ mod tests {
             shape(edge).last(),
             Some(&(Method::Haq, "haq-edge", Some(0.95), None))
         );
+    }
+
+    #[test]
+    fn a_bops_search_sits_beside_each_latency_search_at_its_baseline() {
+        use crate::testdata::{finetune, linear, search};
+        let mut exp = experiments();
+        let policy = linear(&[(8, 8), (5, 5), (5, 5), (5, 5), (4, 4), (4, 4)]);
+        exp.searches.push(search(
+            "s-bops",
+            "bops",
+            Resource::Bops,
+            "uniform:4",
+            5e8,
+            policy.clone(),
+        ));
+        let edge_ms = 1.3;
+        exp.finetunes.push(finetune(
+            "haq-bops",
+            Some(3),
+            88.5,
+            policy,
+            &[
+                ("bismo-edge", Unit::Ms, edge_ms),
+                ("bismo-cloud", Unit::Ms, 1.9),
+                ("bops", Unit::Bops, 5e8),
+            ],
+        ));
+        let tables = proxy_tables(&exp);
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["table-proxy-bismo-cloud", "table-proxy-bismo-edge"]);
+        use Method::*;
+        assert_eq!(
+            shape(&tables[1]),
+            [
+                (Pact, "pact@4", Some(1.0), None),
+                (Haq, "haq-edge", Some(0.95), Some(0)),
+                (HaqBops, "haq-bops", Some(edge_ms), Some(0)),
+            ]
+        );
+        assert!(tables[1].note().contains("bit operations"));
+        let csv = String::from_utf8(formats::csv(&tables[1].frame().unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            csv.lines().nth(3),
+            Some(
+                "HAQ (BOPs budget),flexible,flexible,88.5,99.0,1.3,the cost of uniform:4,haq-bops"
+            )
+        );
+        // The BOPs search has its own paper table, in GBOPs; no baseline costs BOPs here.
+        let bops = paper_tables(&exp).pop().unwrap();
+        assert_eq!(
+            (bops.name.as_str(), bops.cost_column()),
+            ("table-bops", "gbops")
+        );
+        assert_eq!(bops.rows[1].cost, Some(0.5));
+        // Without a latency search at the same budget there is no comparison.
+        exp.searches[3].summary.budget = Budget::Match("uniform:8".into());
+        assert!(proxy_tables(&exp).is_empty());
     }
 
     #[test]

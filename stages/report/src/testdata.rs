@@ -64,7 +64,7 @@ pub fn kmeans(bits: &[u8]) -> Policy {
     }
 }
 
-fn search(
+pub fn search(
     stage: &str,
     hardware: &str,
     objective: Resource,
@@ -111,7 +111,7 @@ fn costs(entries: &[(&str, Unit, f64)]) -> BTreeMap<String, BTreeMap<String, f64
     out
 }
 
-fn finetune(
+pub fn finetune(
     stage: &str,
     search: Option<usize>,
     top1: f64,

@@ -499,7 +499,7 @@ impl CostModel for BitFusion {
             cycles,
             latency_s: cycles / self.clock_hz,
             energy_j: energy_pj * 1e-12,
-            bytes: 0.0,
+            ..LayerCost::default()
         }
     }
 

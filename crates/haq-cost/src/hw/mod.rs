@@ -1,12 +1,15 @@
 //! Hardware cost models: what a layer costs at given weight and activation bit widths.
 //!
-//! Four models, by name: `bismo-edge` and `bismo-cloud` (bit-serial FPGA overlay, latency),
-//! `bitfusion` (bit-flexible ASIC, latency and energy) and `size` (model size in bytes).
-//! The constants, their sources and how close each model comes to the HAQ paper's numbers
-//! are in docs/hardware.md.
+//! Five built-in models, by name: `bismo-edge` and `bismo-cloud` (bit-serial FPGA overlay,
+//! latency), `bitfusion` (bit-flexible ASIC, latency and energy), `size` (model size in
+//! bytes) and `bops` (bit operations, a proxy). [`MeasuredCosts`] is a cost table measured
+//! on a device and read from a file. The constants, their sources and how close each model
+//! comes to the HAQ paper's numbers are in docs/hardware.md.
 
 mod bismo;
 mod bitfusion;
+mod bops;
+mod measured;
 mod size;
 mod table;
 
@@ -17,17 +20,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::LayerShape;
+use crate::arch::{LayerInfo, LayerShape};
 use crate::error::{Error, Result};
 
 pub use bismo::Bismo;
 pub use bitfusion::{BitFusion, EnergyCosts};
+pub use bops::Bops;
+pub use measured::{write_csv, MeasuredCosts, CSV_COLUMNS};
 pub use size::ModelSize;
 pub use table::{build_table, policy_costs, CostTable, PolicyCost, BITS};
 
 /// The cost of one layer (or a whole network) on one hardware model. Quantities a model
 /// does not describe are 0: the size model has no cycles, latency or energy, the latency
-/// models have no bytes, and BISMO has no energy.
+/// models have no bytes, BISMO has no energy, and only the `bops` model has bit operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LayerCost {
     pub cycles: f64,
@@ -35,6 +40,8 @@ pub struct LayerCost {
     pub energy_j: f64,
     /// Bytes of the layer's parameters (size model).
     pub bytes: f64,
+    /// Bit operations (`bops` model).
+    pub bops: f64,
 }
 
 impl LayerCost {
@@ -45,6 +52,7 @@ impl LayerCost {
             Unit::Ms => self.latency_s * 1e3,
             Unit::Mj => self.energy_j * 1e3,
             Unit::Bytes => self.bytes,
+            Unit::Bops => self.bops,
         }
     }
 }
@@ -58,6 +66,7 @@ impl Add for LayerCost {
             latency_s: self.latency_s + o.latency_s,
             energy_j: self.energy_j + o.energy_j,
             bytes: self.bytes + o.bytes,
+            bops: self.bops + o.bops,
         }
     }
 }
@@ -78,10 +87,12 @@ pub enum Unit {
     /// Millijoules of energy.
     Mj,
     Bytes,
+    /// Bit operations.
+    Bops,
 }
 
 impl Unit {
-    pub const ALL: [Unit; 4] = [Unit::Cycles, Unit::Ms, Unit::Mj, Unit::Bytes];
+    pub const ALL: [Unit; 5] = [Unit::Cycles, Unit::Ms, Unit::Mj, Unit::Bytes, Unit::Bops];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -89,6 +100,7 @@ impl Unit {
             Unit::Ms => "ms",
             Unit::Mj => "mj",
             Unit::Bytes => "bytes",
+            Unit::Bops => "bops",
         }
     }
 
@@ -100,6 +112,7 @@ impl Unit {
             Unit::Ms => "latency_ms",
             Unit::Mj => "energy_mj",
             Unit::Bytes => "size_bytes",
+            Unit::Bops => "bops",
         }
     }
 }
@@ -144,10 +157,16 @@ pub trait CostModel: Send + Sync {
 
     /// The model's parameters as (name, value) pairs, for `haq hw list`.
     fn describe(&self) -> Vec<(&'static str, String)>;
+
+    /// Fails, naming what is missing, unless [`CostModel::cost`] knows every one of
+    /// `layers` at every bit pair in 1..=8 (a measured table may not; a simulator does).
+    fn covers(&self, _layers: &[LayerInfo]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The names `by_name` accepts.
-pub const MODEL_NAMES: [&str; 4] = ["bismo-edge", "bismo-cloud", "bitfusion", "size"];
+pub const MODEL_NAMES: [&str; 5] = ["bismo-edge", "bismo-cloud", "bitfusion", "size", "bops"];
 
 /// The cost model called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn CostModel>> {
@@ -156,6 +175,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn CostModel>> {
         "bismo-cloud" => Box::new(Bismo::cloud()),
         "bitfusion" => Box::new(BitFusion::eyeriss_matched()),
         "size" => Box::new(ModelSize),
+        "bops" => Box::new(Bops),
         _ => {
             return Err(Error::Config {
                 field: "hardware".into(),

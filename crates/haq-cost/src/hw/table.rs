@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{by_name, CostModel, LayerCost};
+use super::{CostModel, LayerCost, Unit};
 use crate::arch::LayerInfo;
 use crate::error::{Error, Result};
 
@@ -21,6 +21,9 @@ const PAIRS: usize = BITS as usize * BITS as usize;
 pub struct CostTable {
     /// The cost model's name.
     pub model: String,
+    /// The units the model reports, its main one first ([`CostModel::units`]), so that
+    /// the table is read without the model (a measured one is a file).
+    pub units: Vec<Unit>,
     pub batch: usize,
     /// `costs[layer][(w - 1) * 8 + (a - 1)]`.
     pub costs: Vec<Vec<LayerCost>>,
@@ -85,8 +88,8 @@ pub fn policy_costs(
                 )));
             }
             let total = table.total(bits);
-            let totals = by_name(&table.model)?
-                .units()
+            let totals = table
+                .units
                 .iter()
                 .map(|&unit| (unit.quantity().to_string(), total.value(unit)))
                 .collect();
@@ -120,6 +123,7 @@ pub fn build_table(model: &dyn CostModel, layers: &[LayerInfo], batch: usize) ->
         .collect();
     CostTable {
         model: model.name().to_string(),
+        units: model.units().to_vec(),
         batch,
         costs: flat.chunks(PAIRS).map(<[LayerCost]>::to_vec).collect(),
     }

@@ -61,6 +61,7 @@ fn point_series(exp: &Experiments, f: &Finetune) -> (String, Mark) {
                 Resource::Latency => RED,
                 Resource::Energy => RGBColor(130, 50, 170),
                 Resource::Size => DARK_GREEN,
+                Resource::Bops => RGBColor(40, 110, 200),
             };
             (
                 format!("HAQ, {objective} search"),
@@ -91,6 +92,7 @@ impl AccuracyCost<'_> {
             Unit::Mj => ("energy (mJ)", 1.0),
             Unit::Bytes => ("model size (MiB)", 1.0 / f64::from(1 << 20)),
             Unit::Cycles => ("cycles", 1.0),
+            Unit::Bops => ("bit operations (G)", 1e-9),
         }
     }
 

@@ -21,6 +21,7 @@ pub(super) fn policy_groups<'a>(
             Resource::Latency => 0,
             Resource::Energy => 1,
             Resource::Size => 2,
+            Resource::Bops => 3,
         };
         let name = format!(
             "bits-{}-{}",
