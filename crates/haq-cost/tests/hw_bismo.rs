@@ -1,4 +1,5 @@
-//! BISMO against the HAQ paper's Table 3, and the roofline effect its policies rest on.
+//! BISMO against the HAQ paper's Table 3 and the authors' released cloud latency table, and
+//! the roofline effect its policies rest on.
 
 use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
 use haq_cost::hw::{build_table, by_name, CostModel};
@@ -51,6 +52,37 @@ fn uniform_latency_within_ten_percent_of_table_3() {
         }
     }
     assert!(worst < 0.10, "worst residual {:.1}%", worst * 100.0);
+}
+
+/// The authors' released BISMO cloud table (tests/fixtures), `[layer][w - 1][a - 1]` cycles
+/// of MobileNet-V2 at 224 px, batch 16, 100 classes.
+fn released() -> Vec<[[f64; 8]; 8]> {
+    let text = include_str!("fixtures/haq_released_bismo_cloud_mobilenetv2.csv");
+    let mut table: Vec<[[f64; 8]; 8]> = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<usize> = line.split(',').map(|f| f.parse().unwrap()).collect();
+        let (layer, w) = (fields[0], fields[1] - 1);
+        if layer == table.len() {
+            table.push([[0.0; 8]; 8]);
+        }
+        for (a, &cycles) in fields[2..].iter().enumerate() {
+            table[layer][w][a] = cycles as f64;
+        }
+    }
+    table
+}
+
+#[test]
+fn released_table_sums_to_table_3() {
+    // Cycles at 200 MHz, first conv and classifier left out: Table 3's cloud MobileNet-V2
+    // row to its last digit.
+    let reference = released();
+    let paper = TABLE_3[3].2;
+    for (k, paper_ms) in [4, 5, 6, 8].into_iter().zip(paper) {
+        let cycles: f64 = reference[1..52].iter().map(|l| l[k - 1][k - 1]).sum();
+        let ms = cycles / 200e6 * 1e3;
+        assert!((ms - paper_ms).abs() < 0.005, "k = {k}: {ms:.3} ms");
+    }
 }
 
 fn latency(model: &dyn CostModel, layer: &LayerInfo, w: u8, a: u8) -> f64 {
