@@ -29,7 +29,7 @@ pub struct Bismo {
 impl Bismo {
     /// Xilinx Zynq-7020 (PYNQ-Z1): an 8 x 8 x 256 array, batch 1. The clock and the
     /// effective DRAM bandwidth are calibrated against the HAQ paper's Table 3
-    /// (docs/hardware.md): 150 MHz and 50 bits/cycle (0.94 GB/s, a quarter of the four
+    /// (docs/hardware.md): 150 MHz and 50 bits/cycle (0.94 GB/s, a fifth of the four
     /// 64-bit AXI ports' peak).
     pub fn edge() -> Self {
         Bismo {
