@@ -179,6 +179,20 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         let rows = csv_rows(&files[*table]).join("\n");
         assert!(rows.contains("HAQ"), "{table} has no HAQ row:\n{rows}");
     }
+    // The BOPs search beside each latency search, its policy's latency looked up there.
+    for hardware in ["bismo-edge", "bismo-cloud", "bitfusion"] {
+        let rows = csv_rows(&files[&format!("table-proxy-{hardware}.csv")]);
+        assert_eq!(rows.len(), 3, "{hardware}: {rows:?}");
+        assert!(rows[0].starts_with("PACT,4,4,"), "{rows:?}");
+        assert!(
+            rows[1].starts_with("HAQ,") && rows[1].ends_with(&format!(",haq-latency@{hardware}")),
+            "{rows:?}"
+        );
+        assert!(
+            rows[2].starts_with("HAQ (BOPs budget),") && rows[2].ends_with(",haq-bops"),
+            "{rows:?}"
+        );
+    }
     let html = String::from_utf8(files["index.html"].clone()).unwrap();
     assert!(
         !html.contains("http://") && !html.contains("https://"),

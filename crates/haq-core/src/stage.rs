@@ -2,12 +2,15 @@
 //! from settings and the `weights` input, and a training run that resumes from the run's
 //! latest checkpoint, shows a progress bar, and logs and checkpoints every epoch.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use haq_stage::StageContext;
 use tch::Device;
 
 use crate::config::Settings;
 use crate::data::Dataset;
+use crate::hw::{by_name, CostModel, MeasuredCosts};
 use crate::models::Model;
 use crate::train::{from_safetensors, Accuracy, StepStats, Trainer};
 
@@ -24,6 +27,28 @@ pub fn pretrained_model(
         .load_weights(&from_safetensors(&ctx.read_input("weights")?)?)
         .context("loading the pretrain stage's weights into the model of settings.model")?;
     Ok(model)
+}
+
+/// The cost model called `name`: one of `measured` (the workflow's `hardware:` entries,
+/// name -> table file, which `haq run` gives the stage as its param `hardware_tables` and
+/// stores as its input `file:<file>`), read from the run's copy of the file; else the
+/// built-in model of that name.
+pub fn cost_model(
+    ctx: &StageContext,
+    name: &str,
+    measured: &BTreeMap<String, String>,
+) -> anyhow::Result<Box<dyn CostModel>> {
+    let Some(file) = measured.get(name) else {
+        return Ok(by_name(name)?);
+    };
+    let input = format!("file:{file}");
+    let digest = ctx.inputs().get(&input).with_context(|| {
+        format!("hardware {name}: the run has no input {input}; run it with `haq run`, which stores the table file")
+    })?;
+    let bytes = ctx.store().get_bytes(digest)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{file}: not UTF-8 text; a cost table is a CSV file"))?;
+    Ok(Box::new(MeasuredCosts::parse(name, file, &text)?))
 }
 
 /// Runs `trainer` to its last epoch as the stage's run: from the latest checkpoint when

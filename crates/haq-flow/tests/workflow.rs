@@ -688,3 +688,79 @@ fn override_errors_name_the_key() {
         );
     }
 }
+
+#[test]
+fn hardware_entries_become_deps_and_params_of_the_stages_naming_them() {
+    let wf = parse(
+        "\
+hardware:
+  phone: {table: hw/phone.csv}
+  board: {table: hw/board.csv}
+stages:
+  calibrate:
+    run: calibrate
+    deps: [hw/phone.csv]
+    params: {hardware: [bismo-edge, phone, board]}
+  search:
+    run: search
+    matrix: {hardware: [phone, bismo-cloud]}
+    params: {hardware: '${matrix.hardware}'}
+  pretrain:
+    run: pretrain
+",
+    );
+    let stage = |name: &str| wf.stage(name).unwrap();
+    // Listed once though also written under deps:.
+    assert_eq!(stage("calibrate").deps, ["hw/phone.csv", "hw/board.csv"]);
+    assert_eq!(
+        stage("calibrate").params["hardware_tables"],
+        json!({"phone": "hw/phone.csv", "board": "hw/board.csv"})
+    );
+    assert_eq!(stage("search@phone").deps, ["hw/phone.csv"]);
+    assert_eq!(
+        stage("search@phone").params["hardware_tables"],
+        json!({"phone": "hw/phone.csv"})
+    );
+    for name in ["search@bismo-cloud", "pretrain"] {
+        assert!(stage(name).deps.is_empty(), "{name}");
+        assert!(
+            stage(name).params.get("hardware_tables").is_none(),
+            "{name}"
+        );
+    }
+    // A --set that names an entry attaches it too.
+    let set = parse_with(
+        "hardware: {phone: {table: p.csv}}\nstages: {search: {run: search}}\n",
+        &["search.hardware=phone"],
+    )
+    .unwrap();
+    assert_eq!(set.stages[0].deps, ["p.csv"]);
+}
+
+#[test]
+fn bad_hardware_entries_are_located() {
+    let stages = "stages: {pretrain: {run: pretrain}}\n";
+    assert_message(
+        &error(&format!("hardware:\n  Phone: {{table: p.csv}}\n{stages}")),
+        "workflow.yaml:2:3: hardware.Phone: ",
+        &["hardware name \"Phone\" is not allowed"],
+    );
+    assert_message(
+        &error(&format!("hardware:\n  phone: {{table: ''}}\n{stages}")),
+        "workflow.yaml:2:",
+        &["hardware.phone.table: empty: name the cost table file"],
+    );
+    assert_message(
+        &error(&format!("hardware:\n  phone: {{file: p.csv}}\n{stages}")),
+        "workflow.yaml:2:",
+        &["unknown field `file`"],
+    );
+    let set = override_error(
+        &format!("hardware: {{phone: {{table: p.csv}}}}\n{stages}"),
+        &["hardware.phone.table=q.csv"],
+    );
+    assert!(
+        set.contains("hardware entries cannot be set from the command line"),
+        "{set}"
+    );
+}

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 
 use haq_core::config::Settings;
-use haq_core::hw::{build_table, by_name, CostModel, CostTable};
+use haq_core::hw::{build_table, check_name, CostTable};
 use haq_core::quant::{measure_clips, LinearQuantizer, Policy};
-use haq_core::stage::pretrained_model;
+use haq_core::stage::{cost_model, pretrained_model};
 use haq_core::train::evaluate;
 use haq_stage::ParamError;
 use serde_json::Value;
@@ -28,18 +28,19 @@ use serde_json::Value;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    /// Cost models to tabulate, by name (`haq hw list`).
+    /// Cost models to tabulate, by name (`haq hw list`, or the workflow's `hardware:`
+    /// entries).
     hardware: Vec<String>,
+    /// The workflow's measured tables `hardware` may name (set by `haq run`).
+    #[serde(default)]
+    hardware_tables: BTreeMap<String, String>,
     /// Images in the calibration batch, drawn (seeded) from the training split less the
     /// validation examples.
     calib_batch: usize,
 }
 
-/// The cost models the params name.
-type CostModels = Vec<Box<dyn CostModel>>;
-
-/// The params read and checked, with the cost models they name.
-fn parse(params: &Value) -> haq_core::error::Result<(Settings, Params, CostModels)> {
+/// The params read and checked.
+fn parse(params: &Value) -> haq_core::error::Result<(Settings, Params)> {
     let (settings, p): (Settings, Params) = Settings::split_params(params)?;
     haq_core::check::range("calib_batch", p.calib_batch, 1, haq_core::check::MAX_BATCH)?;
     if p.hardware.is_empty() {
@@ -48,12 +49,10 @@ fn parse(params: &Value) -> haq_core::error::Result<(Settings, Params, CostModel
             problem: "empty: name at least one cost model (`haq hw list`)".into(),
         });
     }
-    let cost_models = p
-        .hardware
-        .iter()
-        .map(|name| by_name(name))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((settings, p, cost_models))
+    for name in &p.hardware {
+        check_name(name, &p.hardware_tables)?;
+    }
+    Ok((settings, p))
 }
 
 fn check(params: &Value) -> Result<(), ParamError> {
@@ -80,7 +79,7 @@ fn main() {
         env!("HAQ_BUILD_IDENTITY"),
         check,
         |ctx| -> anyhow::Result<()> {
-            let (settings, p, cost_models) = parse(ctx.params())?;
+            let (settings, p) = parse(ctx.params())?;
             settings.apply_runtime()?;
             let device = settings.device()?;
             let splits = settings.dataset.load(settings.seed)?;
@@ -97,10 +96,12 @@ fn main() {
             );
 
             let start = Instant::now();
-            let tables: BTreeMap<&str, CostTable> = cost_models
-                .iter()
-                .map(|m| (m.name(), build_table(m.as_ref(), layers, m.default_batch())))
-                .collect();
+            let mut tables: BTreeMap<&str, CostTable> = BTreeMap::new();
+            for name in &p.hardware {
+                let m = cost_model(ctx, name, &p.hardware_tables)?;
+                m.covers(layers)?;
+                tables.insert(name, build_table(m.as_ref(), layers, m.default_batch()));
+            }
             println!(
                 "cost tables for {} in {:.0} ms",
                 p.hardware.join(", "),

@@ -29,13 +29,13 @@ use serde::{Deserialize, Serialize};
 
 use haq_core::arch::LayerInfo;
 use haq_core::config::Settings;
-use haq_core::hw::{by_name, policy_costs, CostModel, CostTable, PolicyCost, Unit};
+use haq_core::hw::{check_name, policy_costs, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::rl::{
     BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Resource, Scoring, Search,
     SearchConfig,
 };
-use haq_core::stage::pretrained_model;
+use haq_core::stage::{cost_model, pretrained_model};
 use haq_stage::{ParamError, StageContext};
 use history::{Episode, Times};
 use serde_json::Value;
@@ -84,6 +84,9 @@ struct Params {
     /// The bit widths searched; by default 2..=8 (latency, energy) or 1..=8 (size).
     #[serde(default)]
     bits: Option<BitRange>,
+    /// The workflow's measured tables `hardware` may name (set by `haq run`).
+    #[serde(default)]
+    hardware_tables: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -179,7 +182,6 @@ fn main() {
 struct Checked {
     settings: Settings,
     p: Params,
-    cost_model: Box<dyn CostModel>,
     budget: Budget,
     scoring: Scoring,
 }
@@ -194,7 +196,7 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     use haq_core::check::{range, MAX_IMAGES};
     let (settings, p): (Settings, Params) = Settings::split_params(params)?;
     let budget = Budget::from_param(&p.budget)?;
-    let cost_model = by_name(&p.hardware)?;
+    check_name(&p.hardware, &p.hardware_tables)?;
     let bad = |field: &str, problem: &str| {
         Err(haq_core::error::Error::Config {
             field: field.into(),
@@ -255,7 +257,6 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     Ok(Checked {
         settings,
         p,
-        cost_model,
         budget,
         scoring,
     })
@@ -265,10 +266,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let Checked {
         settings,
         p,
-        cost_model,
         budget,
         scoring,
     } = parse(ctx.params())?;
+    let model_of_costs = cost_model(ctx, &p.hardware, &p.hardware_tables)?;
     let layers: Vec<LayerInfo> = ctx.read_json("layers")?;
     let tables: BTreeMap<String, CostTable> = ctx.read_json("cost_tables")?;
     let clips: ClipTable = ctx.read_json("clips")?;
@@ -282,7 +283,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     })?;
     let objective = p
         .objective
-        .cost_function(cost_model.as_ref(), table, &layers)?;
+        .cost_function(model_of_costs.as_ref(), table, &layers)?;
 
     settings.apply_runtime()?;
 

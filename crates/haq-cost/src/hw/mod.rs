@@ -13,6 +13,7 @@ mod measured;
 mod size;
 mod table;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::iter::Sum;
 use std::ops::Add;
@@ -167,6 +168,22 @@ pub trait CostModel: Send + Sync {
 
 /// The names `by_name` accepts.
 pub const MODEL_NAMES: [&str; 5] = ["bismo-edge", "bismo-cloud", "bitfusion", "size", "bops"];
+
+/// Checks that `name` is a built-in model or one of `measured` (a workflow's `hardware:`
+/// entries, name -> table file), and that an entry it names does not hide a built-in one.
+pub fn check_name(name: &str, measured: &BTreeMap<String, String>) -> Result<()> {
+    match (measured.contains_key(name), MODEL_NAMES.contains(&name)) {
+        (true, true) => Err(Error::Config {
+            field: "hardware".into(),
+            problem: format!(
+                "the workflow's hardware entry `{name}` has a built-in cost model's name; \
+                 rename the entry"
+            ),
+        }),
+        (true, false) => Ok(()),
+        (false, _) => by_name(name).map(drop),
+    }
+}
 
 /// The cost model called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn CostModel>> {

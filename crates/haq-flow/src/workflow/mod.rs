@@ -1,6 +1,7 @@
 //! The workflow file (workflow.yaml): schema, validation, `matrix:` expansion, shared
 //! settings and `--set` overrides, resolved into a flat list of stages.
 
+mod hardware;
 mod locate;
 mod matrix;
 mod overrides;
@@ -62,8 +63,8 @@ pub struct StageSpec {
 }
 
 /// Top-level keys; a stage may not take one of these names, so that `--set` is unambiguous.
-const TOP_LEVEL_KEYS: [&str; 7] = [
-    "name", "store", "seed", "device", "jobs", "settings", "stages",
+const TOP_LEVEL_KEYS: [&str; 8] = [
+    "name", "store", "seed", "device", "jobs", "settings", "hardware", "stages",
 ];
 
 const DEFAULT_STORE: &str = ".haq/store.db";
@@ -147,6 +148,8 @@ impl Workflow {
         }
         check_unique_names(&doc, &stages)?;
         apply_stage_overrides(&mut stages, &stage_overrides)?;
+        let entries = hardware::entries(&doc, raw.hardware.as_ref())?;
+        hardware::attach(&mut stages, &entries);
         let upstream = resolve_needs(&doc, &mut stages)?;
         if let Err(cycle) = dag::topo_sort(&upstream) {
             let first = &stages[cycle[0]];
@@ -354,6 +357,11 @@ impl Top {
             ("stages", _) => {
                 return Err(o.error(
                     "stages cannot be set from the command line; override a stage's params with --set STAGE.PARAM=VALUE",
+                ))
+            }
+            ("hardware", _) => {
+                return Err(o.error(
+                    "hardware entries cannot be set from the command line; edit the workflow file's hardware: or the table file",
                 ))
             }
             ("settings", rest) => {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(
-    expecting = "a workflow: a map with stages: and optionally name:, store:, seed:, device:, jobs:, settings:"
+    expecting = "a workflow: a map with stages: and optionally name:, store:, seed:, device:, jobs:, settings:, hardware:"
 )]
 pub(super) struct RawWorkflow {
     pub name: Option<String>,
@@ -21,7 +21,16 @@ pub(super) struct RawWorkflow {
     pub device: Option<String>,
     pub jobs: Option<usize>,
     pub settings: Option<serde_yaml::Mapping>,
+    pub hardware: Option<OrderedMap<RawHardware>>,
     pub stages: OrderedMap<RawStage>,
+}
+
+/// One entry under `hardware:`: a cost model measured on a device, as a table file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a hardware entry: a map with table: (a cost table file, docs/hardware.md)")]
+pub(super) struct RawHardware {
+    pub table: String,
 }
 
 /// One entry under `stages:`. `run` is optional here only so that its absence gets a
