@@ -1,8 +1,10 @@
 //! `haq-calibrate`: what the search and finetune stages look up about the pretrained model,
 //! computed once. Input: the pretrain stage's `weights`. Outputs (JSON):
 //! - `layers`: the quantizable layers in execution order (`arch::LayerInfo`);
-//! - `cost_tables`: for each cost model in `hardware`, its `hw::CostTable` (every layer at
-//!   every (w, a) bit pair, at the model's own batch size), as a map name -> table;
+//! - `cost_tables`: for each cost model in `hardware` (built-in, or a workflow's
+//!   `hardware:` entry: a measured table, its file an input `file:<path>`), its
+//!   `hw::CostTable` (every layer at every (w, a) bit pair, at the model's own batch size),
+//!   as a map name -> table;
 //! - `clips`: the weight and activation clip of every layer at every bit width
 //!   (`quant::ClipTable`), activations measured on a seeded calibration batch;
 //! - `float_accuracy`: the float model's top-1 on the validation split (what the search's

@@ -43,7 +43,8 @@ use serde_json::Value;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    /// The cost model the budget is on; the calibrate stage must have tabulated it.
+    /// The cost model the budget is on (built-in, or a workflow's `hardware:` entry); the
+    /// calibrate stage must have tabulated it.
     hardware: String,
     objective: Resource,
     /// `{ratio: r}`, `{match: "uniform:k"}` or `{absolute: {value, unit}}`; read by
