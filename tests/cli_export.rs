@@ -1,9 +1,11 @@
 //! `haq export` and `haq export-model` on the store of a real tiny workflow (pretrain,
-//! calibrate, a linear and a k-means finetune on Fashion-MNIST): the models come out byte
-//! for byte and load for integer inference; the runs table holds every run's params and
-//! final metrics, as CSV and as Parquet.
+//! calibrate, a mixed-precision linear and a k-means finetune on Fashion-MNIST): the models
+//! come out byte for byte and load for integer inference; as ONNX, onnxruntime gives the
+//! integer model's logits; the runs table holds every run's params and final metrics, as
+//! CSV and as Parquet.
 //!
-//! The stage executables must sit beside `haq`: `cargo build --release --workspace` first.
+//! The stage executables must sit beside `haq`: `cargo build --release --workspace` first;
+//! onnxruntime must be in `.venv` (`scripts/setup`).
 
 mod common;
 
@@ -12,14 +14,17 @@ use std::io::Cursor;
 use std::path::Path;
 
 use common::{ok, Project, HAQ};
-use haq_core::quant::{IntegerModel, Policy};
+use haq_core::arch::{self, Arch, ArchConfig};
+use haq_core::data::{DatasetName, DatasetSpec, Split};
+use haq_core::quant::{IntegerModel, LayerBits, Policy};
+use haq_core::train::Network;
 use haq_store::{Run, Store};
 use polars::prelude::{CsvReadOptions, DataFrame, DataType, ParquetReader, SerReader};
-use tch::Device;
+use tch::{Device, Kind, Tensor};
 
 /// Toy sizes: the numbers mean nothing, the runs are real. The shared settings hold nested
-/// maps, so the table has dotted param names; the linear finetune logs two epochs, so its
-/// final metrics are not its first.
+/// maps, so the table has dotted param names; the linear finetune (policy: [`mixed_policy`])
+/// logs two epochs, so its final metrics are not its first.
 const WORKFLOW: &str = "
 seed: 4
 settings:
@@ -28,7 +33,7 @@ settings:
 stages:
   pretrain:
     run: pretrain
-    params: {epochs: 1, batch_size: 64, lr: 0.05, warmup_epochs: 0.1, train_subset: 1024}
+    params: {epochs: 1, batch_size: 64, lr: 0.05, warmup_epochs: 0.1, train_subset: 4096}
   calibrate:
     run: calibrate
     needs: [pretrain]
@@ -36,7 +41,7 @@ stages:
   linear:
     run: finetune
     needs: [pretrain, calibrate]
-    params: {policy: uniform-w6a5, epochs: 2, batch_size: 64, lr: 0.01, train_subset: 128}
+    params: {policy: mixed.json, epochs: 2, batch_size: 64, lr: 0.01, train_subset: 128}
   kmeans:
     run: finetune
     needs: [pretrain, calibrate]
@@ -58,6 +63,11 @@ fn a_finetune_workflow_exports_its_quantized_models_and_its_runs_table() {
         );
     }
     let p = Project::new(WORKFLOW);
+    std::fs::write(
+        p.path("mixed.json"),
+        serde_json::to_vec(&mixed_policy()).unwrap(),
+    )
+    .unwrap();
     ok(&p.haq(&["run"]));
     let store = p.store();
     let mut runs = store.runs(None).unwrap();
@@ -65,7 +75,152 @@ fn a_finetune_workflow_exports_its_quantized_models_and_its_runs_table() {
     assert_eq!(runs.len(), 4);
 
     export_model_writes_the_stored_model(&p, &store, &runs);
+    onnx_export_computes_the_integer_models_logits(&p, &store, &runs);
     export_writes_one_row_per_run(&p, &store, &runs);
+}
+
+/// The linear finetune's policy: layer 0 w8 a8 (pinned), then weights cycling through
+/// 2..=8 bits and activations through 8..=2, and layer 3 (a signed input: the first
+/// block's linear bottleneck) at w1 a1, so that every k-bit grid and both 1-bit cases
+/// (±c weights, ±a signed activations) reach the ONNX export.
+fn mixed_policy() -> Policy {
+    let config = ArchConfig {
+        width: 0.25,
+        in_channels: 1,
+        ..ArchConfig::new(Arch::MobileNetV2, 28, 10)
+    };
+    let layers = arch::layers(&config);
+    assert!(layers[3].signed_input);
+    Policy {
+        layers: (0..layers.len())
+            .map(|i| {
+                let (w, a) = match i {
+                    0 => (8, 8),
+                    3 => (1, 1),
+                    _ => (2 + i % 7, 3 + 2 * i % 6),
+                };
+                LayerBits {
+                    w_bits: w as u8,
+                    a_bits: Some(a as u8),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Test images the ONNX models run on.
+const ONNX_IMAGES: i64 = 2000;
+
+/// The largest |logit difference| allowed between onnxruntime and the integer model. Both
+/// sum the same f32 products in different orders: measured 1.0e-5 and 1.2e-5 here (logits
+/// of a few units). Such noise could push an activation across a rounding boundary, moving
+/// logits by about a grid step times the weights after it; none did on these images.
+const LOGIT_TOLERANCE: f64 = 1e-3;
+
+/// `export-model --format onnx` of each finetune run, run by onnxruntime on Fashion-MNIST
+/// test images, against `IntegerModel` on the same normalised images: the same top-1 on
+/// every image and logits within [`LOGIT_TOLERANCE`].
+fn onnx_export_computes_the_integer_models_logits(p: &Project, store: &Store, runs: &[Run]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    let test = DatasetSpec::new(DatasetName::FashionMnist)
+        .load(Split::Test)
+        .unwrap();
+    let images = test.normalize(&test.images().unwrap().narrow(0, 0, ONNX_IMAGES));
+    let [_, c, h, w] = images.size()[..] else {
+        panic!("images are [N, C, H, W]")
+    };
+    let floats = Vec::<f32>::try_from(images.flatten(0, -1)).unwrap();
+    let image_file = p.path("images.f32");
+    std::fs::write(&image_file, le_bytes(&floats)).unwrap();
+
+    for run in runs.iter().filter(|r| r.kind == "finetune") {
+        let stage = run.stage.as_str();
+        let stored = store
+            .get_bytes(&store.outputs(run.id).unwrap()["quantized_model"])
+            .unwrap();
+        let onnx = p.path(&format!("{stage}.onnx"));
+        ok(&p.haq(&[
+            "export-model",
+            stage,
+            "--format",
+            "onnx",
+            "--out",
+            onnx.to_str().unwrap(),
+        ]));
+        let logits_file = p.path(&format!("{stage}.logits"));
+        let out = std::process::Command::new(&python)
+            .arg(root.join("scripts/onnx_logits.py"))
+            .arg(&onnx)
+            .arg(&image_file)
+            .arg(&logits_file)
+            .args([c, h, w].map(|d| d.to_string()))
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup", python.display()));
+        assert!(
+            out.status.success(),
+            "onnxruntime failed (run scripts/setup to install it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("['batch', {c}, {h}, {w}]"),
+            "{stage}: the batch is the one dynamic dimension"
+        );
+        let raw = std::fs::read(&logits_file).unwrap();
+        let onnx_logits: Vec<f32> = raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let onnx_logits = Tensor::from_slice(&onnx_logits).view([ONNX_IMAGES, -1]);
+
+        let integer = IntegerModel::load(&stored, Device::Cpu).unwrap();
+        let expected = tch::no_grad(|| integer.logits(&images, false));
+        let max_diff = (&onnx_logits - &expected).abs().max().double_value(&[]);
+        let disagree = onnx_logits
+            .argmax(1, false)
+            .ne_tensor(&expected.argmax(1, false))
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        let correct = |logits: &Tensor| {
+            let right = logits
+                .argmax(1, false)
+                .eq_tensor(&test.labels.narrow(0, 0, ONNX_IMAGES));
+            100.0
+                * right
+                    .to_kind(Kind::Float)
+                    .mean(Kind::Float)
+                    .double_value(&[])
+        };
+        println!(
+            "{stage}: safetensors {} bytes, ONNX {} bytes; on {ONNX_IMAGES} test images top-1 \
+             {:.2}% (integer model) vs {:.2}% (onnxruntime), {disagree} top-1 disagreements, \
+             max |logit difference| {max_diff:.3e}",
+            stored.len(),
+            std::fs::metadata(&onnx).unwrap().len(),
+            correct(&expected),
+            correct(&onnx_logits),
+        );
+        // A model that predicts one class whatever the image would make this check vacuous.
+        let classes = expected
+            .argmax(1, false)
+            .unique_dim(0, false, false, false)
+            .0;
+        assert!(
+            classes.size()[0] >= 5,
+            "{stage}: the fixture's model barely works"
+        );
+        assert_eq!(disagree, 0, "{stage}: top-1 differs");
+        assert!(
+            max_diff <= LOGIT_TOLERANCE,
+            "{stage}: logits differ by {max_diff}"
+        );
+    }
+}
+
+/// Little-endian bytes of `values`.
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// Each finetune run's `quantized_model`, asked for by stage name and by run id.
@@ -140,7 +295,7 @@ fn export_writes_one_row_per_run(p: &Project, store: &Store, runs: &[Run]) {
         [
             None,
             None,
-            Some("uniform-w6a5".into()),
+            Some("mixed.json".into()),
             Some("uniform-w3".into())
         ]
     );
