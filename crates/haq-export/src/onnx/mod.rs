@@ -13,7 +13,9 @@
 //!   range, not to the k-bit one, and no scale or zero point can make it saturate at both
 //!   ends of a k-bit range inside 8 bits, so the Clip to the PACT range [0, a] or [-a, a]
 //!   does: then round(x / scale) lands on the k-bit grid, rounding halves to even as
-//!   `fake_quantize` does. Two cases have no QuantizeLinear form: signed 1-bit inputs
+//!   `fake_quantize` does. (Unsigned inputs follow a ReLU, so an int8 zero point of
+//!   127 - (2^k - 1) would saturate at the top alone; the Clip keeps every pair
+//!   self-contained, with zero point 0, at the cost of one elementwise node.) Two cases have no QuantizeLinear form: signed 1-bit inputs
 //!   (±a, sign(0) = +1: two levels and no zero) are Where(x >= 0, a, -a), and a clip of 0
 //!   (everything quantized to 0) is a Mul by 0.
 //! - k-means layers: the dequantized weights (codebook entries) as float initializers;
@@ -80,7 +82,7 @@ pub fn to_onnx(quantized: &[u8]) -> Result<Vec<u8>> {
         DataType::Float,
         &[batch, Dim::Fixed(config.num_classes as i64)],
     )];
-    let name = format!("haq {} {}", config.arch, header.policy.layers.len());
+    let name = format!("haq {}", config.arch);
     let g = proto::graph(&name, &graph.nodes, &graph.initializers, &inputs, &outputs);
     Ok(proto::model(&g, OPSET, "haq", env!("CARGO_PKG_VERSION")))
 }
@@ -138,7 +140,8 @@ impl<'a> Graph<'a> {
         Ok((dims, view.data()))
     }
 
-    /// A float tensor of the file, as an initializer of the same name.
+    /// A float tensor of the file, as an initializer of the same name (pushed here, not by
+    /// [`Graph::initializer`], as its bytes borrow the file).
     fn float(&mut self, name: String) -> Result<String> {
         let (dims, raw) = self.stored(&name, Dtype::F32)?;
         let tensor = proto::tensor(&name, &dims, DataType::Float, raw);
