@@ -1,6 +1,6 @@
 //! Commands that carry results out of the store: `export`, every run as one table (CSV or
 //! Parquet, for pandas, polars or a spreadsheet), and `export-model`, a finetune run's
-//! quantized model as a file.
+//! quantized model as a file (safetensors as stored, or an ONNX graph).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -40,13 +40,24 @@ pub struct ExportArgs {
     stage: Vec<String>,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModelFormat {
+    /// Integer weight codes with their scales or codebooks, as the finetune stage stores it.
+    Safetensors,
+    /// An ONNX graph (opset 13) with QuantizeLinear/DequantizeLinear pairs, for onnxruntime.
+    Onnx,
+}
+
 #[derive(Args)]
 pub struct ExportModelArgs {
     /// A finetune run's id, or a finetune stage's name meaning its latest completed run.
     run: String,
-    /// Where to write the model (safetensors).
+    /// Where to write the model.
     #[arg(short, long, value_name = "FILE")]
     out: PathBuf,
+    /// The model's file format.
+    #[arg(long, value_enum, default_value_t = ModelFormat::Safetensors)]
+    format: ModelFormat,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -92,14 +103,19 @@ pub fn export_model(args: ExportModelArgs) -> anyhow::Result<ExitCode> {
                 run.id, run.stage, run.kind, run.status
             )
         })?;
-    let mut file = create(&args.out)?;
-    let bytes = std::io::copy(&mut store.open_artifact(&digest)?, &mut file)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    let stored = store.get_bytes(&digest)?;
+    let bytes = match args.format {
+        ModelFormat::Safetensors => stored,
+        ModelFormat::Onnx => haq_export::onnx::to_onnx(&stored)
+            .with_context(|| format!("converting run {}'s model to ONNX", run.id))?,
+    };
+    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
     println!(
-        "wrote the quantized model of run {} ({}) to {} ({bytes} bytes)",
+        "wrote the quantized model of run {} ({}) to {} ({} bytes)",
         run.id,
         run.stage,
-        args.out.display()
+        args.out.display(),
+        bytes.len()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -60,7 +60,7 @@ enum Command {
     Log(inspect::LogArgs),
     /// Write every run (params, final metrics) as one table, CSV or Parquet.
     Export(export::ExportArgs),
-    /// Write a finetune run's quantized model (safetensors) out of the store.
+    /// Write a finetune run's quantized model (safetensors or ONNX) out of the store.
     ExportModel(export::ExportModelArgs),
     /// Delete artifacts no run refers to.
     Gc(inspect::GcArgs),

@@ -1,56 +1,25 @@
-//! The quantized model as a file, and integer inference from it.
-//!
-//! A safetensors file in which each quantizable layer `<name>` (see [`crate::arch::layers`])
-//! keeps its weights as integer codes packed at `w_bits` bits each (LSB first), in
-//! `<name>.weight_codes` (u8), with
-//! - linear mode: `<name>.weight_scale` (f32 scalar `s`; weight = (code - offset) * s with
-//!   offset 2^(b-1) - 1, or at 1 bit weight = s * (2 code - 1)) and `<name>.input_clip`
-//!   (f32 scalar, the trained PACT clip of the layer's input);
-//! - k-means mode: `<name>.weight_codebook` (f32 `[2^b]`; weight = codebook[code]).
-//!
-//! Every other variable (batch-norm parameters and statistics, biases) is stored in f32
-//! under its own name. The metadata's one entry, `haq` (one entry, as safetensors writes
-//! metadata in hash order and the file must be byte-for-byte reproducible), is a JSON
-//! object: `policy` (the policy), `arch` (the [`ArchConfig`]) and `layers` (per layer:
-//! name, bits, input signedness).
+//! Writing the quantized model file (layout: [`haq_export`]) from a finetuned model, and
+//! integer inference from it.
 
 use crate::OrTorch;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use safetensors::tensor::{Dtype, SafeTensors, View};
-use serde::{Deserialize, Serialize};
+use haq_export::{
+    layer_codes, linear_grid, linear_levels, not_quantized, pack, read_header, Header, LayerEntry,
+    METADATA,
+};
+use safetensors::tensor::{Dtype, View};
 use tch::{Device, Kind, Tensor};
 
 use super::linear::fake_quantize;
 use super::{ClipTable, Policy};
-use crate::arch::ArchConfig;
 use crate::error::{Error, Result};
 use crate::models::{LayerQuantizer, Model};
 use crate::train::{from_safetensors, Network};
 
 /// Where the linear quantizer keeps the trained activation clips (see `quant::apply`).
 const INPUT_CLIP: &str = "quant.input_clip_";
-
-/// The metadata entry's key.
-const METADATA: &str = "haq";
-
-/// The metadata: what the file holds besides tensors.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Header {
-    policy: Policy,
-    arch: ArchConfig,
-    layers: Vec<LayerEntry>,
-}
-
-/// One quantizable layer as the metadata records it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LayerEntry {
-    name: String,
-    w_bits: u8,
-    a_bits: Option<u8>,
-    signed_input: bool,
-}
 
 /// Raw little-endian bytes with their safetensors dtype and shape.
 struct Raw {
@@ -96,43 +65,7 @@ impl View for &Raw {
     }
 }
 
-/// Packs `codes` (each below 2^bits) at `bits` bits each, LSB first.
-fn pack(codes: &[u8], bits: u8) -> Vec<u8> {
-    let mut out = vec![0u8; (codes.len() * usize::from(bits)).div_ceil(8)];
-    for (i, &c) in codes.iter().enumerate() {
-        for j in 0..usize::from(bits) {
-            let p = i * usize::from(bits) + j;
-            out[p / 8] |= ((c >> j) & 1) << (p % 8);
-        }
-    }
-    out
-}
-
-/// The inverse of [`pack`] for `n` codes.
-fn unpack(bytes: &[u8], bits: u8, n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| {
-            (0..usize::from(bits)).fold(0u8, |c, j| {
-                let p = i * usize::from(bits) + j;
-                c | (((bytes[p / 8] >> (p % 8)) & 1) << j)
-            })
-        })
-        .collect()
-}
-
-/// The code offset and step of a linear weight quantizer with clip `c` at `bits`: the same
-/// grid as [`fake_quantize`] (signed), s = c / (2^(b-1) - 1); at 1 bit the weights are
-/// ±c, stored as offset 1/2 and step 2c so that (code - 1/2) * 2c = ±c.
-fn linear_grid(bits: u8, clip: f32) -> (f32, f32) {
-    if bits == 1 {
-        (0.5, 2.0 * clip)
-    } else {
-        let steps = ((1u32 << (bits - 1)) - 1) as f32;
-        (steps, clip / steps)
-    }
-}
-
-/// Exports `model` under `policy` as the safetensors bytes described in the module docs.
+/// Exports `model` under `policy` as the bytes of a quantized model file ([`haq_export`]).
 ///
 /// Linear mode (the policy has `a_bits`): weight clips come from `clips` at each layer's
 /// bits, activation clips from the model's trained `quant.input_clip_<i>` variables (apply
@@ -273,23 +206,11 @@ pub struct IntegerModel {
 impl IntegerModel {
     /// Loads safetensors bytes written by [`export`] onto `device`.
     pub fn load(bytes: &[u8], device: Device) -> Result<IntegerModel> {
-        let bad = |what: String| {
-            Error::Weights(format!(
-                "not a quantized model ({what}); write one with `haq export-model`"
-            ))
-        };
-        let (_, meta) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
-        let header = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(METADATA))
-            .ok_or_else(|| bad(format!("no `{METADATA}` entry in its metadata")))?;
         let Header {
             policy,
             arch,
             layers: entries,
-        } = serde_json::from_str(header).map_err(|e| bad(format!("metadata `{METADATA}`: {e}")))?;
+        } = read_header(bytes)?;
 
         // Every weight is overwritten below, so the initialisation seed does not matter.
         let model = Model::new(&arch, device, 0)?;
@@ -298,33 +219,24 @@ impl IntegerModel {
         let mut take = |name: String| {
             tensors
                 .remove(&name)
-                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))
+                .ok_or_else(|| not_quantized(format!("tensor `{name}` is missing")))
         };
         let mut floats = Vec::new();
         let mut grids = Vec::new();
         for (layer, entry) in model.layers().iter().zip(&entries) {
             let weight = model.layer_weight(layer.index);
-            let n = weight.numel();
-            let codes_bytes =
+            let packed =
                 Vec::<u8>::try_from(take(format!("{}.weight_codes", entry.name))?).or_torch()?;
-            if codes_bytes.len() != (n * usize::from(entry.w_bits)).div_ceil(8) {
-                return Err(bad(format!(
-                    "`{}.weight_codes` has {} bytes for {n} weights at {} bits",
-                    entry.name,
-                    codes_bytes.len(),
-                    entry.w_bits
-                )));
-            }
-            let codes = Tensor::from_slice(&unpack(&codes_bytes, entry.w_bits, n));
+            let codes = layer_codes(&packed, entry, weight.numel())?;
             let values = match entry.a_bits {
                 Some(_) => {
                     let scale = take(format!("{}.weight_scale", entry.name))?.double_value(&[]);
-                    let (offset, _) = linear_grid(entry.w_bits, 0.0);
-                    // (code - offset) is an exact small integer in f32, times the f32 scale.
-                    (codes.to_kind(Kind::Float) - f64::from(offset)) * (scale as f32) as f64
+                    let (levels, step) = linear_levels(&codes, entry.w_bits, scale as f32)?;
+                    // A small integer in f32 times the f32 step.
+                    Tensor::from_slice(&levels).to_kind(Kind::Float) * f64::from(step)
                 }
                 None => take(format!("{}.weight_codebook", entry.name))?
-                    .index_select(0, &codes.to_kind(Kind::Int64)),
+                    .index_select(0, &Tensor::from_slice(&codes).to_kind(Kind::Int64)),
             };
             floats.push((
                 format!("{}.weight", entry.name),
