@@ -32,6 +32,10 @@ use crate::Dag;
 /// How often the driver asks squeue about its jobs: the latency each job adds.
 const POLL: Duration = Duration::from_millis(500);
 
+/// How long squeue may keep failing (a busy or restarting slurmctld answers "Socket timed
+/// out") before `haq run` gives up; its jobs run on, and the next `haq run` re-attaches.
+const SQUEUE_PATIENCE: Duration = Duration::from_secs(120);
+
 /// After cancelling its jobs on Ctrl-C, how long `haq run` waits for them to end (Slurm
 /// gives a job `KillWait`, 30 s by default, between SIGTERM and SIGKILL).
 const CANCEL_WAIT: Duration = Duration::from_secs(120);
@@ -94,6 +98,8 @@ struct Driver<'a> {
     earlier: BTreeMap<String, (BatchJob, Option<JobState>)>,
     /// Stages whose run another `haq run` holds (said once).
     waiting: BTreeSet<usize>,
+    /// Since when squeue has failed, if it is failing.
+    squeue_failing: Option<Instant>,
     summary: Summary,
 }
 
@@ -139,6 +145,7 @@ pub(crate) fn run(
         fresh: BTreeSet::new(),
         earlier,
         waiting: BTreeSet::new(),
+        squeue_failing: None,
         summary: Summary::default(),
     };
     driver.drive()?;
@@ -577,7 +584,19 @@ impl Driver<'_> {
     fn poll(&mut self) -> Result<()> {
         let ids: Vec<String> = self.flight.values().map(|s| s.job.clone()).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let states = commands::states(&refs)?;
+        let states = match commands::states(&refs) {
+            Ok(states) => {
+                self.squeue_failing = None;
+                states
+            }
+            Err(e) => {
+                let since = *self.squeue_failing.get_or_insert_with(Instant::now);
+                if since.elapsed() > SQUEUE_PATIENCE {
+                    return Err(e);
+                }
+                return Ok(());
+            }
+        };
         let stages: Vec<usize> = self.flight.keys().copied().collect();
         for i in stages {
             // Settling a failed stage cancels its held dependents.
