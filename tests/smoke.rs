@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{kill9, ok, wait_until, Project};
+use common::{kill9, ok, slurm_tests_enabled, wait_until, Project};
 use haq_store::{RunStatus, Store};
 
 const SMOKE: &str = include_str!("../workflows/smoke.yaml");
@@ -109,10 +109,8 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
     std::fs::write(reference.path("smoke.yaml"), SMOKE).unwrap();
     let start = std::time::Instant::now();
     let first = ok(&reference.haq(&["run", "-f", "smoke.yaml"]));
-    println!(
-        "smoke workflow from an empty store: {:.0} s",
-        start.elapsed().as_secs_f64()
-    );
+    let local_s = start.elapsed().as_secs_f64();
+    println!("smoke workflow from an empty store: {local_s:.0} s");
     assert!(first.contains(" ran, 0 up to date"), "{first}");
     let second = ok(&reference.haq(&["run", "-f", "smoke.yaml"]));
     assert!(
@@ -246,4 +244,24 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         files,
         "the report is the uninterrupted run's, byte for byte"
     );
+
+    // The same workflow through Slurm (tests/slurm.rs says when it runs): one job per
+    // stage, the whole DAG queued at once, and the same outputs and report, byte for byte.
+    if slurm_tests_enabled() {
+        let cluster = Project::new("");
+        std::fs::write(cluster.path("smoke.yaml"), SMOKE).unwrap();
+        let start = std::time::Instant::now();
+        let out = ok(&cluster.haq(&["run", "-f", "smoke.yaml", "--executor", "slurm", "-j", "64"]));
+        println!(
+            "smoke workflow through Slurm: {:.0} s (locally, one stage at a time: {local_s:.0} s)",
+            start.elapsed().as_secs_f64()
+        );
+        assert!(out.contains(" ran, 0 up to date"), "{out}");
+        assert_eq!(
+            outputs(&cluster.store()),
+            outputs(&reference.store()),
+            "every stage's outputs are the local executor's"
+        );
+        assert_eq!(report_files(&cluster.path("reports/smoke")), files);
+    }
 }

@@ -69,6 +69,9 @@ enum Command {
         #[command(subcommand)]
         cmd: hw::HwCommand,
     },
+    /// Inside a Slurm job: run the stage `haq run --executor slurm` prepared in DIR.
+    #[command(hide = true)]
+    SlurmJob(workflow::SlurmJobArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -84,5 +87,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ExportModel(a) => export::export_model(a),
         Command::Gc(a) => inspect::gc(a),
         Command::Hw { cmd } => hw::run(cmd).map(|()| ExitCode::SUCCESS),
+        Command::SlurmJob(a) => workflow::slurm_job(a),
     }
 }

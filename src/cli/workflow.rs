@@ -11,7 +11,7 @@ use haq_flow::fingerprint::explain;
 use haq_flow::plan::State;
 use haq_flow::scheduler::{self, Options};
 use haq_flow::terminal::Terminal;
-use haq_flow::{executor, param_check, Dag, Override, Workflow};
+use haq_flow::{executor, param_check, slurm, Dag, ExecutorKind, Override, Workflow};
 use haq_store::Store;
 
 use super::WorkflowArgs;
@@ -34,6 +34,20 @@ pub struct RunArgs {
     /// Do not copy stage output to the terminal (it is always in `haq log RUN`).
     #[arg(short, long)]
     quiet: bool,
+    /// Where stale stages run: `local` (child processes) or `slurm` (one sbatch job
+    /// each; docs/slurm.md). Default: the workflow's `executor.kind`, else local.
+    #[arg(long, value_parser = parse_executor)]
+    executor: Option<ExecutorKind>,
+}
+
+fn parse_executor(s: &str) -> Result<ExecutorKind, String> {
+    s.parse()
+}
+
+#[derive(Args)]
+pub struct SlurmJobArgs {
+    /// The job's directory, which `haq run` prepared.
+    dir: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -123,6 +137,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         force,
         terminal: terminal.clone(),
         echo: !args.quiet,
+        executor: args.executor.unwrap_or(wf.executor.kind),
     };
     let summary = scheduler::run(&wf, &dag, &selection, &binaries, &opts, &|event| {
         terminal.println(&format!("haq: {event}"))
@@ -160,6 +175,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&wf.store)
         .with_context(|| format!("opening the store of {}", wf.path.display()))?;
     let states = haq_flow::plan::status(&wf, &dag, &order, &store, &binaries)?;
+    let jobs = store.batch_jobs()?;
+    let live = if jobs.is_empty() {
+        Default::default()
+    } else {
+        slurm::live_states(&jobs)
+    };
     let width = order
         .iter()
         .map(|i| wf.stages[*i].name.len())
@@ -194,9 +215,27 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 run.error.as_deref().unwrap_or("failed")
             ),
         };
-        println!("{name:<width$}  {:<11}  {detail}", state.label());
+        // A stage's Slurm job, live from squeue where it answers.
+        let job = jobs.iter().find(|j| &j.stage == name).map(|j| {
+            let state = live.get(&j.job_id).map_or_else(
+                || format!("{} {}", j.state, j.reason).trim().to_string(),
+                |s| s.describe(),
+            );
+            format!("; slurm job {}: {state}", j.job_id)
+        });
+        println!(
+            "{name:<width$}  {:<11}  {detail}{}",
+            state.label(),
+            job.unwrap_or_default()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs inside a Slurm job: executes the stage `haq run` prepared in the job's directory.
+pub fn slurm_job(args: SlurmJobArgs) -> anyhow::Result<ExitCode> {
+    let code = slurm::job::main(&args.dir)?;
+    Ok(ExitCode::from(code as u8))
 }
 
 pub fn dag(args: DagArgs) -> anyhow::Result<ExitCode> {

@@ -129,3 +129,16 @@ pub fn logged_steps(store_path: &Path, stage: &str, key: &str) -> i64 {
         .map(|m| m.iter().map(|m| m.step).max().unwrap_or(0))
         .unwrap_or(0)
 }
+
+/// Whether to run: `HAQ_SLURM_TESTS=1`, else a note on how.
+pub fn slurm_tests_enabled() -> bool {
+    if std::env::var("HAQ_SLURM_TESTS").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!(
+        "Slurm tests not run: HAQ_SLURM_TESTS is not 1. scripts/test starts a local Slurm and \
+         runs them; or `scripts/slurm start` (as root), then \
+         SLURM_CONF=/tmp/haq-slurm/slurm.conf HAQ_SLURM_TESTS=1 cargo test --release --test slurm"
+    );
+    false
+}

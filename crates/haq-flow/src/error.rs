@@ -44,6 +44,10 @@ pub enum Error {
     /// A stage binary is missing or misbehaves.
     #[error("stage {stage}: {message}")]
     Stage { stage: String, message: String },
+
+    /// A Slurm command failed or answered something unexpected.
+    #[error("slurm: {0}")]
+    Slurm(String),
 }
 
 fn field_prefix(field: &str) -> String {

@@ -8,10 +8,11 @@ pub mod fingerprint;
 pub mod param_check;
 pub mod plan;
 pub mod scheduler;
+pub mod slurm;
 pub mod terminal;
 pub mod workflow;
 
 pub use dag::Dag;
 pub use error::{Error, Location, Result};
 pub use fingerprint::{canonical_json, diff_params, fingerprint};
-pub use workflow::{deep_merge, Override, StageSpec, Workflow};
+pub use workflow::{deep_merge, ExecutorKind, Override, SlurmOptions, StageSpec, Workflow};

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::executor::{self, Exit, Job};
 use crate::fingerprint::{run_key, RunKey, FILE_INPUT};
 use crate::terminal::Terminal;
-use crate::workflow::Workflow;
+use crate::workflow::{ExecutorKind, StageSpec, Workflow};
 use crate::Dag;
 
 /// How to run.
@@ -28,6 +28,8 @@ pub struct Options {
     pub terminal: Terminal,
     /// Copy stage output to the terminal as it comes.
     pub echo: bool,
+    /// Where stages run.
+    pub executor: ExecutorKind,
 }
 
 /// What happened, as it happens.
@@ -67,6 +69,12 @@ pub enum Event {
     Skipped {
         stage: String,
         because: String,
+    },
+    /// News of a stage's batch job (submitted, re-attached, its state).
+    Job {
+        stage: String,
+        job: String,
+        what: String,
     },
 }
 
@@ -140,6 +148,7 @@ impl std::fmt::Display for Event {
                 )
             }
             Event::Skipped { stage, because } => write!(f, "{stage}: skipped ({because})"),
+            Event::Job { stage, job, what } => write!(f, "{stage}: slurm job {job} {what}"),
         }
     }
 }
@@ -175,6 +184,9 @@ pub fn run(
     opts: &Options,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Summary> {
+    if opts.executor == ExecutorKind::Slurm {
+        return crate::slurm::run(wf, dag, selection, binaries, opts, on_event);
+    }
     // Fail early on an unopenable store or a missing binary rather than mid-run.
     let store = Store::open(&wf.store)?;
     for &i in selection {
@@ -288,17 +300,9 @@ fn reuse(store: &Store, stage: &str, run: &Run, on_event: &(dyn Fn(&Event) + Syn
 /// How often a stage held by another process is checked on.
 const POLL: Duration = Duration::from_millis(300);
 
-fn run_stage(
-    wf: &Workflow,
-    i: usize,
-    key: RunKey,
-    binaries: &Binaries,
-    opts: &Options,
-    on_event: &(dyn Fn(&Event) + Sync),
-) -> Result<Outcome> {
-    let stage = &wf.stages[i];
-    let store = Store::open(&wf.store)?;
-    // The run's inputs must be artifacts: each `deps:` file is stored as it was hashed.
+/// Stores each `deps:` file of a stage as the artifact its run's inputs name: the file as
+/// it was hashed for the fingerprint.
+pub(crate) fn store_deps(store: &Store, stage: &StageSpec, key: &RunKey) -> Result<()> {
     for path in &stage.deps {
         let expected = &key.inputs[&format!("{FILE_INPUT}{path}")];
         let file = std::fs::File::open(path).map_err(|source| Error::Io {
@@ -313,6 +317,20 @@ fn run_stage(
             });
         }
     }
+    Ok(())
+}
+
+fn run_stage(
+    wf: &Workflow,
+    i: usize,
+    key: RunKey,
+    binaries: &Binaries,
+    opts: &Options,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<Outcome> {
+    let stage = &wf.stages[i];
+    let store = Store::open(&wf.store)?;
+    store_deps(&store, stage, &key)?;
     let binary = binaries.find(&stage.kind).ok_or_else(|| Error::Stage {
         stage: stage.name.clone(),
         message: format!("no executable haq-{} beside haq or on PATH", stage.kind),

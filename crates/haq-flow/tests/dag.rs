@@ -130,6 +130,7 @@ fn stage(name: &str, needs: &[&str]) -> StageSpec {
         deps: Vec::new(),
         params: json!({}),
         matrix: BTreeMap::new(),
+        slurm: Default::default(),
     }
 }
 
@@ -141,6 +142,7 @@ fn hand_built(stages: Vec<StageSpec>) -> Workflow {
         seed: 0,
         device: "cpu".into(),
         jobs: 1,
+        executor: Default::default(),
         stages,
         source: String::new(),
     }

@@ -764,3 +764,108 @@ fn bad_hardware_entries_are_located() {
         "{set}"
     );
 }
+fn the_executor_block_sets_slurm_options_that_a_stage_overrides() {
+    let wf = parse(
+        "executor:
+  kind: slurm
+  workdir: jobs
+  partition: gpu
+  time: \"04:00:00\"
+  cpus: 4
+  sbatch: [--qos=low]
+stages:
+  pretrain:
+    run: pretrain
+  finetune:
+    run: finetune
+    needs: [pretrain]
+    executor: {time: \"2-00:00:00\", gres: \"gpu:2\", sbatch: [--qos=high]}
+",
+    );
+    assert_eq!(wf.executor.kind, haq_flow::ExecutorKind::Slurm);
+    assert!(wf.executor.requeue);
+    assert!(wf.executor.workdir.as_ref().unwrap().ends_with("jobs"));
+    let pretrain = &wf.stage("pretrain").unwrap().slurm;
+    assert_eq!(pretrain.partition.as_deref(), Some("gpu"));
+    assert_eq!(pretrain.time.as_deref(), Some("04:00:00"));
+    assert_eq!(pretrain.gres, None);
+    let finetune = &wf.stage("finetune").unwrap().slurm;
+    assert_eq!(finetune.partition.as_deref(), Some("gpu"));
+    assert_eq!(finetune.cpus, Some(4));
+    assert_eq!(finetune.time.as_deref(), Some("2-00:00:00"));
+    assert_eq!(finetune.gres.as_deref(), Some("gpu:2"));
+    assert_eq!(finetune.sbatch, ["--qos=low", "--qos=high"]);
+    // Where a stage runs is no part of what it computes.
+    assert_eq!(
+        parse("stages: {pretrain: {run: pretrain}}").executor.kind,
+        haq_flow::ExecutorKind::Local
+    );
+}
+
+#[test]
+fn executor_errors_name_the_field() {
+    assert_message(
+        &error("executor: {kind: pbs}\nstages: {pretrain: {run: pretrain}}\n"),
+        "workflow.yaml:1:",
+        &[
+            "executor.kind: ",
+            "unknown executor \"pbs\": use local or slurm",
+        ],
+    );
+    assert_message(
+        &error("executor: {cpus: 0}\nstages: {pretrain: {run: pretrain}}\n"),
+        "workflow.yaml:1:",
+        &["executor.cpus: ", "use 1 or more"],
+    );
+    assert_message(
+        &error("stages:\n  pretrain:\n    run: pretrain\n    executor: {workdir: x}\n"),
+        "workflow.yaml:4:",
+        &[
+            "stages.pretrain.executor.workdir: ",
+            "move it to the top-level executor: block",
+        ],
+    );
+    assert_message(
+        &error("executor: {sbatch: [qos=high]}\nstages: {pretrain: {run: pretrain}}\n"),
+        "workflow.yaml:1:",
+        &["executor.sbatch: ", "write each as --name=value"],
+    );
+    assert!(
+        error("executor: {partitoin: gpu}\nstages: {pretrain: {run: pretrain}}\n")
+            .contains("unknown field `partitoin`")
+    );
+}
+
+#[test]
+fn a_cuda_stage_asks_for_a_gpu_in_its_batch_script() {
+    let options = haq_flow::SlurmOptions {
+        partition: Some("gpu".into()),
+        time: Some("1:00:00".into()),
+        sbatch: vec!["--qos=high".into()],
+        ..Default::default()
+    };
+    let script = |device| {
+        haq_flow::slurm::batch_script(
+            "wf",
+            "search@edge",
+            &options,
+            device,
+            true,
+            Path::new("/opt/haq"),
+            Path::new("/scratch/jobs/search@edge"),
+        )
+    };
+    let gpu = script("cuda:1");
+    for line in [
+        "#SBATCH --job-name=haq:wf:search@edge",
+        "#SBATCH --requeue",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=1:00:00",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --qos=high",
+        "exec '/opt/haq' slurm-job '/scratch/jobs/search@edge'",
+    ] {
+        assert!(gpu.lines().any(|l| l == line), "{line} in\n{gpu}");
+    }
+    assert!(!script("cpu").contains("--gres"));
+}

@@ -5,6 +5,7 @@
 
 mod artifact;
 mod error;
+mod job;
 mod lock;
 mod runs;
 mod schema;
@@ -13,6 +14,7 @@ pub mod workspace;
 
 pub use artifact::{ArtifactReader, Digest, GcStats};
 pub use error::{Error, Result};
+pub use job::BatchJob;
 pub use lock::RunLock;
 pub use runs::{Checkpoint, Claim, Metric, NewRun, Run, RunStatus};
 pub use store::Store;

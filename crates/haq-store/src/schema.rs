@@ -2,7 +2,8 @@
 //! many have been applied.
 
 /// Migration `i` takes a store from version `i` to `i + 1`. Only ever append.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE artifacts (
     id          INTEGER PRIMARY KEY,
     digest      TEXT UNIQUE,            -- blake3 hex; NULL only inside the writing transaction
@@ -59,4 +60,19 @@ CREATE TABLE checkpoints (
     time    REAL NOT NULL,
     PRIMARY KEY (run_id, step)
 );
-"#];
+"#,
+    r#"
+-- Batch jobs the Slurm executor has submitted and not yet settled: one per stage, so a
+-- restarted `haq run` re-attaches to a job instead of submitting the stage again. A job is
+-- held until its inputs are known; `run_id` is set when its run is prepared.
+CREATE TABLE slurm_jobs (
+    stage        TEXT PRIMARY KEY,
+    job_id       TEXT NOT NULL,
+    dir          TEXT NOT NULL,
+    run_id       INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    state        TEXT NOT NULL DEFAULT 'PENDING',
+    reason       TEXT NOT NULL DEFAULT '',
+    submitted_at REAL NOT NULL
+);
+"#,
+];

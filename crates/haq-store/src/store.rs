@@ -34,6 +34,10 @@ impl Store {
                 "the store path is empty; name a file, e.g. store: .haq/store.db".into(),
             ));
         }
+        // A store `open` creates is switched to WAL (a persistent setting); one that exists
+        // keeps its journal mode, so a job store made empty by `Store::export_job` stays in
+        // rollback mode, which, unlike WAL, works on a network filesystem.
+        let created = !path.exists();
         if path.is_file() {
             check_is_haqs(path)?;
         }
@@ -57,21 +61,35 @@ impl Store {
         let conn =
             Connection::open_with_flags(&path, flags).map_err(|e| Error::sqlite(&path, e))?;
         let store = Store { conn, path };
-        store.configure()?;
+        store.configure(created)?;
         store.migrate()?;
         Ok(store)
     }
 
-    fn configure(&self) -> Result<()> {
+    fn configure(&self, created: bool) -> Result<()> {
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.err(e))?;
         // WAL lets readers (`haq status`) run beside a writing stage; NORMAL sync is
-        // durable against a killed process, which is the failure we design for.
+        // durable against a killed process, which is the failure we design for. A rollback
+        // journal (a job store) syncs fully: it may sit on a network filesystem.
+        let journal = if created { "WAL" } else { "" };
+        let mode: String = match journal {
+            "" => self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)),
+            set => self
+                .conn
+                .query_row(&format!("PRAGMA journal_mode = {set}"), [], |r| r.get(0)),
+        }
+        .map_err(|e| self.err(e))?;
+        let sync = if mode.eq_ignore_ascii_case("wal") {
+            "NORMAL"
+        } else {
+            "FULL"
+        };
         self.conn
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
+            .execute_batch(&format!(
+                "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+            ))
             .map_err(|e| self.err(e))
     }
 

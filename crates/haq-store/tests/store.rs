@@ -268,3 +268,103 @@ fn a_diverged_metric_is_refused_with_a_message_and_nothing_of_its_step_is_logged
         .collect();
     assert_eq!(logged, [("loss".to_string(), 1)]);
 }
+
+#[test]
+fn a_job_store_carries_a_run_out_and_its_results_back_in_one_import() {
+    let (dir, store) = store();
+    let input = store
+        .put_bytes(&vec![7u8; 3 << 20], "application/octet-stream")
+        .unwrap();
+    let inputs = BTreeMap::from([("up/weights".to_string(), input.clone())]);
+    let params = serde_json::json!({"steps": 4});
+    let Claim::Owned { run, lock, .. } =
+        store.claim(&new_run("f", &params, &inputs), false).unwrap()
+    else {
+        panic!("a new run is owned")
+    };
+    store.log_metrics(run.id, 1, &[("loss", 1.0)]).unwrap();
+    store.save_checkpoint(run.id, 1, &b"state 1"[..]).unwrap();
+    store.log_metrics(run.id, 2, &[("loss", 0.5)]).unwrap(); // after the checkpoint
+
+    let path = dir.path().join("job/store.db");
+    store.export_job(run.id, &path).unwrap();
+    let journal: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        journal, "delete",
+        "a job store is not WAL: it may be on NFS"
+    );
+    {
+        // The job's side, as the stage harness sees it.
+        let job = Store::open(&path).unwrap();
+        assert_eq!(job.run(run.id).unwrap().params, params);
+        assert_eq!(job.inputs(run.id).unwrap(), inputs);
+        assert_eq!(job.get_bytes(&input).unwrap(), vec![7u8; 3 << 20]);
+        assert_eq!(job.latest_checkpoint(run.id).unwrap().unwrap().step, 1);
+        let steps: Vec<i64> = job
+            .metrics(run.id, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.step)
+            .collect();
+        assert_eq!(steps, [1], "only the metrics up to the checkpoint");
+        let Claim::Owned { lock: job_lock, .. } =
+            job.claim(&new_run("f", &params, &inputs), false).unwrap()
+        else {
+            panic!("the job owns its copy")
+        };
+        job.log_metrics(run.id, 2, &[("loss", 0.25)]).unwrap();
+        job.save_checkpoint(run.id, 2, &b"state 2"[..]).unwrap();
+        job.put_output(run.id, "result", b"42", "text/plain")
+            .unwrap();
+        job.finish_run(&job_lock).unwrap();
+    }
+    let status = store
+        .import_job(&lock, &path, (RunStatus::Failed, "unused"))
+        .unwrap();
+    assert_eq!(status, RunStatus::Done);
+    let done = store.run(run.id).unwrap();
+    assert_eq!(done.status, RunStatus::Done);
+    let result = &store.outputs(run.id).unwrap()["result"];
+    assert_eq!(store.get_bytes(result).unwrap(), b"42");
+    let metrics: Vec<(i64, f64)> = store
+        .metrics(run.id, None)
+        .unwrap()
+        .iter()
+        .map(|m| (m.step, m.value))
+        .collect();
+    assert_eq!(metrics, [(1, 1.0), (2, 0.25)]);
+    assert_eq!(store.latest_checkpoint(run.id).unwrap().unwrap().step, 2);
+    assert_eq!(
+        store.gc().unwrap().artifacts,
+        0,
+        "the old checkpoint was dropped on import"
+    );
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_job_that_never_started_leaves_the_run_failed_with_the_reason() {
+    let (dir, store) = store();
+    let params = serde_json::json!({});
+    let inputs = BTreeMap::new();
+    let Claim::Owned { run, lock, .. } =
+        store.claim(&new_run("f", &params, &inputs), false).unwrap()
+    else {
+        panic!("a new run is owned")
+    };
+    let status = store
+        .import_job(
+            &lock,
+            &dir.path().join("nowhere.db"),
+            (RunStatus::Failed, "slurm job 9 CANCELLED"),
+        )
+        .unwrap();
+    assert_eq!(status, RunStatus::Failed);
+    drop(lock);
+    let run = store.run(run.id).unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("slurm job 9 CANCELLED"));
+}

@@ -1,6 +1,7 @@
 //! The workflow file (workflow.yaml): schema, validation, `matrix:` expansion, shared
 //! settings and `--set` overrides, resolved into a flat list of stages.
 
+mod executor;
 mod hardware;
 mod locate;
 mod matrix;
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::dag;
 use crate::error::{Error, Location, Result};
+pub use executor::{ExecutorKind, ExecutorSpec, SlurmOptions};
 use locate::Seg;
 use matrix::Combo;
 pub use overrides::Override;
@@ -34,6 +36,8 @@ pub struct Workflow {
     /// Stages `haq run` runs at once unless `-j` says otherwise (the file's `jobs:`, 1 by
     /// default). Not part of any fingerprint: it changes when stages run, not what they do.
     pub jobs: usize,
+    /// The top-level `executor:` block.
+    pub executor: ExecutorSpec,
     /// Expanded stages in declaration order (a matrix stage's expansions in matrix order).
     pub stages: Vec<StageSpec>,
     /// The file's text, to locate errors found after loading (see [`Workflow::param_error`]).
@@ -60,11 +64,14 @@ pub struct StageSpec {
     pub params: Value,
     /// This expansion's matrix values; empty for a stage without a matrix.
     pub matrix: BTreeMap<String, Value>,
+    /// What a Slurm job of this stage asks for: the top-level `executor:` block merged
+    /// with the stage's own.
+    pub slurm: SlurmOptions,
 }
 
 /// Top-level keys; a stage may not take one of these names, so that `--set` is unambiguous.
-const TOP_LEVEL_KEYS: [&str; 8] = [
-    "name", "store", "seed", "device", "jobs", "settings", "hardware", "stages",
+const TOP_LEVEL_KEYS: [&str; 9] = [
+    "name", "store", "seed", "device", "jobs", "executor", "settings", "hardware", "stages",
 ];
 
 const DEFAULT_STORE: &str = ".haq/store.db";
@@ -131,9 +138,22 @@ impl Workflow {
             known: known_kinds,
             exists: kind_exists,
         };
+        let raw_executor = raw.executor.as_ref();
+        let at_executor =
+            |(field, m): (&str, String)| doc.invalid(&[key("executor"), key(field)], false, m);
+        let slurm = raw_executor
+            .map(|e| e.options())
+            .transpose()
+            .map_err(at_executor)?
+            .unwrap_or_default();
+        let (kind, workdir, requeue) = raw_executor
+            .map(|e| e.spec())
+            .transpose()
+            .map_err(at_executor)?
+            .unwrap_or((ExecutorKind::Local, None, true));
         let mut stages = Vec::new();
         for (base, stage) in &raw.stages.0 {
-            stages.extend(expand_stage(&doc, base, stage, &shared, &check)?);
+            stages.extend(expand_stage(&doc, base, stage, &shared, &slurm, &check)?);
         }
         if stages.len() > matrix::MAX_EXPANSIONS {
             return Err(doc.invalid(
@@ -166,7 +186,13 @@ impl Workflow {
         let path = fs::canonicalize(path)
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.to_path_buf());
-        let store = path.parent().unwrap_or(Path::new(".")).join(&top.store);
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let store = folder.join(&top.store);
+        let executor = ExecutorSpec {
+            kind,
+            workdir: workdir.map(|w| folder.join(w)),
+            requeue,
+        };
         Ok(Workflow {
             name: top.name,
             path,
@@ -174,6 +200,7 @@ impl Workflow {
             seed: top.seed,
             device: top.device,
             jobs: top.jobs,
+            executor,
             stages,
             source: source.to_owned(),
         })
@@ -357,6 +384,11 @@ impl Top {
             ("stages", _) => {
                 return Err(o.error(
                     "stages cannot be set from the command line; override a stage's params with --set STAGE.PARAM=VALUE",
+                ))
+            }
+            ("executor", _) => {
+                return Err(o.error(
+                    "executor: cannot be set with --set; use haq run --executor, or edit the file",
                 ))
             }
             ("hardware", _) => {
@@ -546,6 +578,7 @@ fn expand_stage(
     base: &str,
     stage: &RawStage,
     shared: &Value,
+    slurm: &SlurmOptions,
     kinds: &KindCheck,
 ) -> Result<Vec<StageSpec>> {
     let at = |rest: Vec<Seg>| [vec![key("stages"), key(base)], rest].concat();
@@ -575,6 +608,15 @@ fn expand_stage(
     kinds
         .check(kind)
         .map_err(|m| doc.invalid(&at(vec![key("run")]), false, m))?;
+    let at_executor =
+        |(field, m): (&str, String)| doc.invalid(&at(vec![key("executor"), key(field)]), false, m);
+    let slurm = match &stage.executor {
+        Some(own) => {
+            own.check_stage_level().map_err(at_executor)?;
+            slurm.merged(&own.options().map_err(at_executor)?)
+        }
+        None => slurm.clone(),
+    };
     let params = to_json(stage.params.clone().unwrap_or_default())
         .map_err(|(path, m)| doc.invalid(&at([vec![key("params")], path].concat()), false, m))?;
     let combos: Vec<(String, Option<Combo>)> = match &stage.matrix {
@@ -613,6 +655,7 @@ fn expand_stage(
                 deps,
                 params,
                 matrix: combo.unwrap_or_default(),
+                slurm: slurm.clone(),
             })
         })
         .collect()
@@ -676,7 +719,7 @@ fn apply_stage_overrides(stages: &mut [StageSpec], overrides: &[&Override]) -> R
                 "name a parameter of the stage, e.g. --set {name}.epochs=5"
             )));
         }
-        if let Some(field) = ["run", "needs", "deps", "matrix"]
+        if let Some(field) = ["run", "needs", "deps", "matrix", "executor"]
             .into_iter()
             .find(|f| o.path[n] == *f)
         {

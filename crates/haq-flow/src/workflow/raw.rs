@@ -8,11 +8,13 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::executor::RawExecutor;
+
 /// The top level of a workflow file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(
-    expecting = "a workflow: a map with stages: and optionally name:, store:, seed:, device:, jobs:, settings:, hardware:"
+    expecting = "a workflow: a map with stages: and optionally name:, store:, seed:, device:, jobs:, executor:, settings:, hardware:"
 )]
 pub(super) struct RawWorkflow {
     pub name: Option<String>,
@@ -20,6 +22,7 @@ pub(super) struct RawWorkflow {
     pub seed: Option<u64>,
     pub device: Option<String>,
     pub jobs: Option<usize>,
+    pub executor: Option<RawExecutor>,
     pub settings: Option<serde_yaml::Mapping>,
     pub hardware: Option<OrderedMap<RawHardware>>,
     pub stages: OrderedMap<RawStage>,
@@ -37,13 +40,16 @@ pub(super) struct RawHardware {
 /// message of our own that says what to write.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a stage: a map with run: and optionally needs:, deps:, params:, matrix:")]
+#[serde(
+    expecting = "a stage: a map with run: and optionally needs:, deps:, params:, matrix:, executor:"
+)]
 pub(super) struct RawStage {
     pub run: Option<String>,
     pub needs: Option<Vec<String>>,
     pub deps: Option<Vec<String>>,
     pub params: Option<serde_yaml::Mapping>,
     pub matrix: Option<OrderedMap<Vec<serde_yaml::Value>>>,
+    pub executor: Option<RawExecutor>,
 }
 
 /// A map with string keys that keeps declaration order and rejects a repeated key (serde's
