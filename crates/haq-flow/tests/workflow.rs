@@ -764,6 +764,8 @@ fn bad_hardware_entries_are_located() {
         "{set}"
     );
 }
+
+#[test]
 fn the_executor_block_sets_slurm_options_that_a_stage_overrides() {
     let wf = parse(
         "executor:
