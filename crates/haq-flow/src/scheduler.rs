@@ -184,13 +184,13 @@ pub fn run(
     opts: &Options,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Summary> {
-    if opts.executor == ExecutorKind::Slurm {
-        return crate::slurm::run(wf, dag, selection, binaries, opts, on_event);
-    }
     // Fail early on an unopenable store or a missing binary rather than mid-run.
     let store = Store::open(&wf.store)?;
     for &i in selection {
         binaries.identity(&wf.stages[i].kind)?;
+    }
+    if opts.executor == ExecutorKind::Slurm {
+        return crate::slurm::run(wf, dag, selection, binaries, opts, store, on_event);
     }
     let jobs = opts.jobs.max(1);
     let mut pending: Vec<usize> = selection.to_vec();

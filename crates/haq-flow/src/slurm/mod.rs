@@ -103,19 +103,17 @@ struct Driver<'a> {
     summary: Summary,
 }
 
-/// Runs `selection` as Slurm jobs; the counterpart of [`scheduler::run`].
+/// Runs `selection` as Slurm jobs, driving them from `store` (the workflow's, opened and
+/// the stage binaries checked by [`scheduler::run`], which calls this).
 pub(crate) fn run(
     wf: &Workflow,
     dag: &Dag,
     selection: &[usize],
     binaries: &Binaries,
     opts: &Options,
+    store: Store,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Summary> {
-    let store = Store::open(&wf.store)?;
-    for &i in selection {
-        binaries.identity(&wf.stages[i].kind)?;
-    }
     let jobs = store.batch_jobs()?;
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
     let mut states = commands::states(&ids)?;
