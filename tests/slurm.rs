@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{kill9, logged_steps, ok, slurm_tests_enabled, wait_until, Project};
@@ -194,16 +194,12 @@ stages:
     assert_eq!(steps, (1..=8).collect::<Vec<_>>());
 }
 
-#[test]
-fn a_job_cancelled_mid_stage_resumes_from_its_checkpoint() {
-    if !slurm_tests_enabled() {
-        return;
-    }
+/// Workflow `name`'s one 12-step stage `long` through Slurm, slowed to 250 ms a step,
+/// once its job has logged step 4; and the reference: the same stage run locally at full
+/// speed. Returns (reference, project, its running `haq run`, the job's id).
+fn long_job_past_step_4(name: &str) -> (Project, Project, Child, String) {
     let workflow = |sleep_ms| {
-        format!(
-            "name: {}\nstages:\n  long:\n    run: example\n    params: {{steps: 12, sleep_ms: {sleep_ms}}}\n",
-            unique("cancel")
-        )
+        format!("name: {name}\nstages:\n  long:\n    run: example\n    params: {{steps: 12, sleep_ms: {sleep_ms}}}\n")
     };
     let reference = Project::new(&workflow(0));
     ok(&reference.haq(&["run"]));
@@ -215,6 +211,26 @@ fn a_job_cancelled_mid_stage_resumes_from_its_checkpoint() {
         job_store.exists() && logged_steps(&job_store, "long", "step") >= 4
     });
     let job = recorded_job(&p, "long").unwrap().job_id;
+    (reference, p, haq, job)
+}
+
+/// A stage's result digest and metric rows.
+type Unnamed = (String, Vec<(String, i64, f64)>);
+
+/// The results of `p`'s stages, without the stages' names.
+fn unnamed_results(p: &Project) -> Vec<Unnamed> {
+    p.results()
+        .into_iter()
+        .map(|(_, digest, metrics)| (digest, metrics))
+        .collect()
+}
+
+#[test]
+fn a_job_cancelled_mid_stage_resumes_from_its_checkpoint() {
+    if !slurm_tests_enabled() {
+        return;
+    }
+    let (reference, p, haq, job) = long_job_past_step_4(&unique("cancel"));
     assert!(Command::new("scancel")
         .arg(&job)
         .status()
@@ -239,12 +255,7 @@ fn a_job_cancelled_mid_stage_resumes_from_its_checkpoint() {
     );
     let log = String::from_utf8(p.haq(&["log", "long"]).stdout).unwrap();
     assert!(log.contains(&format!("resuming at step {saved}")), "{log}");
-    let strip = |r: Vec<common::StageResult>| {
-        r.into_iter()
-            .map(|(_, digest, metrics)| (digest, metrics))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(strip(p.results()), strip(reference.results()));
+    assert_eq!(unnamed_results(&p), unnamed_results(&reference));
 }
 
 #[test]
@@ -336,19 +347,7 @@ fn a_requeued_job_resumes_from_its_checkpoint_under_the_same_id() {
         return;
     }
     let name = unique("requeue");
-    let workflow = |sleep_ms| {
-        format!("name: {name}\nstages:\n  long:\n    run: example\n    params: {{steps: 12, sleep_ms: {sleep_ms}}}\n")
-    };
-    let reference = Project::new(&workflow(0));
-    ok(&reference.haq(&["run"]));
-
-    let p = Project::new(&workflow(250));
-    let haq = p.spawn(&["run", "--executor", "slurm"]);
-    let job_store = p.path(".haq/store.db.d/slurm/long/store.db");
-    wait_until("step 4 in the job", Duration::from_secs(60), || {
-        job_store.exists() && logged_steps(&job_store, "long", "step") >= 4
-    });
-    let job = recorded_job(&p, "long").unwrap().job_id;
+    let (reference, p, haq, job) = long_job_past_step_4(&name);
     // As preemption does: the job is stopped and queued again under its id; Slurm starts
     // it again after its credentials' lifetime (scripts/slurm sets 10 s).
     let scontrol = |args: &[&str]| {
@@ -365,10 +364,5 @@ fn a_requeued_job_resumes_from_its_checkpoint_under_the_same_id() {
     assert_eq!(jobs_named(&name, "long"), [job], "{stderr}");
     let log = String::from_utf8(p.haq(&["log", "long"]).stdout).unwrap();
     assert!(log.contains("resuming at step"), "{log}");
-    let strip = |r: Vec<common::StageResult>| {
-        r.into_iter()
-            .map(|(_, digest, metrics)| (digest, metrics))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(strip(p.results()), strip(reference.results()));
+    assert_eq!(unnamed_results(&p), unnamed_results(&reference));
 }
