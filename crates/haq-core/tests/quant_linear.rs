@@ -129,6 +129,64 @@ fn straight_through_and_pact_gradients() {
     assert_eq!(Vec::<f32>::try_from(w.grad()).unwrap(), [0., 1., 1., 0.]);
 }
 
+/// Float CPU tensors take the fused kernel (fake_quant.cpp), double ones libtorch's ops:
+/// both give the same values and gradients (up to values a float rounding away from a
+/// level's edge), with and without autograd, for a clip given as a variable or not.
+#[test]
+fn fused_kernel_agrees_with_libtorch_ops() {
+    let _torch = crate::torch_lock();
+    tch::manual_seed(3);
+    let x = Tensor::randn([64, 8, 13, 13], (Kind::Float, Device::Cpu)) * 1.5;
+    let upstream = Tensor::randn([64, 8, 13, 13], (Kind::Float, Device::Cpu));
+    for (bits, signed) in [
+        (1u8, true),
+        (2, true),
+        (3, false),
+        (4, true),
+        (4, false),
+        (8, false),
+    ] {
+        let run = |kind: Kind, train: bool| {
+            // Copies: a same-kind to_kind is the tensor itself, and grads would accumulate.
+            let x = x.to_kind(kind).copy().set_requires_grad(train);
+            let clip = Tensor::from(1.25).to_kind(kind).set_requires_grad(train);
+            let q = fake_quantize(&x, bits, &clip, signed);
+            if train {
+                (&q * upstream.to_kind(kind)).sum(kind).backward();
+                let grads = (
+                    x.grad().to_kind(Kind::Double),
+                    clip.grad().double_value(&[]),
+                );
+                (q.detach().to_kind(Kind::Double), Some(grads))
+            } else {
+                (q.to_kind(Kind::Double), None)
+            }
+        };
+        for train in [false, true] {
+            let (fused, fused_grads) = run(Kind::Float, train);
+            let (ops, ops_grads) = run(Kind::Double, train);
+            let differ = (&fused - &ops)
+                .abs()
+                .gt(1e-5)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            assert!(
+                differ <= 2,
+                "{differ} values differ, {bits} bits, signed {signed}, train {train}"
+            );
+            if let (Some((fx, fc)), Some((ox, oc))) = (fused_grads, ops_grads) {
+                let differ = (&fx - &ox).abs().gt(1e-5).sum(Kind::Int64).int64_value(&[]);
+                assert!(
+                    differ <= 2,
+                    "{differ} dq/dx differ, {bits} bits, signed {signed}"
+                );
+                // Each value on a level's edge moves one upstream gradient (|g| < 4).
+                assert!((fc - oc).abs() < 8.0, "dq/dclip {fc} vs {oc}");
+            }
+        }
+    }
+}
+
 #[test]
 fn a_zero_clip_quantizes_to_zero() {
     let _torch = crate::torch_lock();

@@ -5,7 +5,9 @@
 //! the clip follows PACT (Choi et al., 2018): inside the clip range dq/dx = 1; outside it
 //! dq/dx = 0 and dq/dclip = 1 (for x <= -clip, dq/dclip = -1 when signed).
 
-use tch::{nn, Kind, Tensor};
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use tch::{nn, Device, Kind, Tensor};
 
 use super::clip::ClipTable;
 use super::policy::Policy;
@@ -22,11 +24,12 @@ use crate::models::LayerQuantizer;
 ///
 /// A clip of 0 (an all-zero tensor) quantizes everything to 0.
 ///
-/// Under autograd the clamp is ReLU6 or hardtanh on `x` scaled to their range: their
-/// backward is one fused pass where a clamp's takes several (with it a 4-bit training
-/// step cost twice a float one). The rounding happens in place, without autograd, on a
-/// tensor no backward function reads, which is the straight-through estimator without
-/// the `y + (round(y) - y).detach()` passes.
+/// On CPU a float tensor goes through one fused kernel (`fake_quant.cpp`: one pass forward,
+/// one backward). Elsewhere libtorch ops do it: under autograd the clamp is ReLU6 or
+/// hardtanh on `x` scaled to their range (a fused backward, where a clamp's takes several
+/// passes), and the rounding happens in place, without autograd, on a tensor no backward
+/// function reads, which is the straight-through estimator without the `y + (round(y) -
+/// y).detach()` passes.
 pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tensor {
     assert!(
         (1..=8).contains(&bits),
@@ -43,6 +46,16 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
     } else {
         f64::from((1 << bits) - 1)
     };
+    let binary = signed && bits == 1;
+    if x.device() == Device::Cpu && x.kind() == Kind::Float {
+        fused(x, clip, c, levels, signed, binary)
+    } else {
+        by_ops(x, clip, c, levels, signed, binary)
+    }
+}
+
+/// [`fake_quantize`] by libtorch ops, for any device and kind.
+fn by_ops(x: &Tensor, clip: &Tensor, c: f64, levels: f64, signed: bool, binary: bool) -> Tensor {
     // An op's result requires grad only when autograd is on (tch has no getter for it).
     let q = if !x.alias().requires_grad() {
         // Inference and recalibration: no gradient to carry, so one new buffer (the
@@ -50,7 +63,7 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
         // (libtorch's quantize-dequantize is faster, but deprecated.)
         let mut grid = x.clamp(if signed { -c } else { 0.0 }, c);
         let _ = grid.g_mul_scalar_(levels / c);
-        round_to_grid(&mut grid, signed && bits == 1);
+        round_to_grid(&mut grid, binary);
         let _ = grid.g_mul_scalar_(c / levels);
         grid
     } else {
@@ -64,12 +77,52 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
             let _ = u.relu6_();
             u * (levels / 6.0)
         };
-        tch::no_grad(|| round_to_grid(&mut grid, signed && bits == 1));
+        tch::no_grad(|| round_to_grid(&mut grid, binary));
         // In place too: no backward function reads `grid`.
         let _ = grid.g_mul_scalar_(c / levels);
         grid
     };
     with_clip_gradient(q, x, clip, c, signed)
+}
+
+extern "C" {
+    /// `fake_quant.cpp`: a new tensor the caller owns, or null with the error in `err`.
+    fn haq_fake_quantize(
+        x: *const c_void,
+        clip: *const c_void,
+        c: f64,
+        levels: f64,
+        signed: c_int,
+        binary: c_int,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> *mut c_void;
+}
+
+/// [`fake_quantize`] of a float CPU tensor by the fused kernel, with the clip gradient
+/// when `clip` requires grad.
+fn fused(x: &Tensor, clip: &Tensor, c: f64, levels: f64, signed: bool, binary: bool) -> Tensor {
+    let mut err = [0 as c_char; 512];
+    // SAFETY: both pointers are live tensors for the call; a non-null result is a new
+    // tensor that nothing else owns, as `Tensor::from_ptr` requires.
+    unsafe {
+        let q = haq_fake_quantize(
+            x.as_ptr().cast(),
+            clip.as_ptr().cast(),
+            c,
+            levels,
+            c_int::from(signed),
+            c_int::from(binary),
+            err.as_mut_ptr(),
+            err.len(),
+        );
+        if q.is_null() {
+            // Only a broken invariant gets here (a float CPU tensor is checked above),
+            // as with tch's own panicking ops.
+            panic!("{}", CStr::from_ptr(err.as_ptr()).to_string_lossy());
+        }
+        Tensor::from_ptr(q.cast())
+    }
 }
 
 /// Rounds grid units in place: to the nearest level, or for binary weights to the sign
