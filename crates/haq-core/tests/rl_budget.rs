@@ -6,7 +6,7 @@ use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::error::Error;
 use haq_core::hw::{build_table, by_name, CostTable, Unit};
 use haq_core::quant::{LayerBits, Policy};
-use haq_core::rl::{BitRange, Budget, Constraint, CostFunction, Env, Mode};
+use haq_core::rl::{BitRange, Budget, Constraint, CostFunction, Env, Mode, Repair};
 use haq_core::rng::seeded_rng;
 use rand::Rng;
 
@@ -249,6 +249,100 @@ fn budgets_resolve_from_a_ratio_a_matched_policy_or_an_absolute_cost() {
             a_bits: Some(8)
         }
     );
+}
+
+/// The widest-first repair ends within budget on real cost models, only lowers bits
+/// within the range, and leaves the pinned layer alone.
+#[test]
+fn the_widest_first_repair_ends_within_budget() {
+    let ls = mobilenet_v2();
+    let mut rng = seeded_rng(11, 0);
+    let mut repaired = 0;
+    for (model, unit, mode) in OBJECTIVES {
+        let range = BitRange::new(3, 8).unwrap();
+        let env = Env::new(&ls, mode, range).unwrap();
+        let costs = Costs::new(model, unit, mode, &ls);
+        let min = costs.cost(&env.min_policy());
+        let max = costs.cost(&env.policy(&vec![1.0; env.steps()]));
+        for trial in 0..20 {
+            let value = min + rng.gen::<f64>() * (max - min);
+            let budget = Budget::Absolute { value, unit };
+            let constraint = Constraint::new(costs.cost_function(), &budget, &env).unwrap();
+            let before = random_policy(&env, &mut rng);
+            let mut after = before.clone();
+            let cost = constraint.repair(&mut after, Repair::Widest).unwrap();
+            let what = format!("{model} trial {trial}: budget {value}");
+            assert!(
+                cost <= value && cost == constraint.cost(&after),
+                "{what}: {cost}"
+            );
+            after.check(ls.len()).unwrap();
+            if constraint.cost(&before) <= value {
+                assert_eq!(after, before, "{what}: a policy within budget is kept");
+                continue;
+            }
+            repaired += 1;
+            if mode == Mode::Linear {
+                assert_eq!(after.layers[0], before.layers[0], "{what}: pinned layer");
+            }
+            for (b, a) in before.layers.iter().zip(&after.layers) {
+                assert!(a.w_bits <= b.w_bits && a.w_bits >= range.min.min(b.w_bits));
+                assert!(a.a_bits <= b.a_bits, "{what}: {b} -> {a}");
+            }
+        }
+    }
+    assert!(repaired >= 20, "only {repaired} trials needed a repair");
+}
+
+/// Where every bit costs the same, widest-first is water-filling from the top: after it
+/// no width exceeds the narrowest lowered one by more than a bit, and it lowers exactly as
+/// many bits as the excess.
+#[test]
+fn the_widest_first_repair_lowers_the_widest_bits_first() {
+    let ls = mobilenet_v2();
+    let range = BitRange::new(2, 8).unwrap();
+    let env = Env::new(&ls, Mode::Linear, range).unwrap();
+    let bits = |p: &Policy| -> f64 {
+        p.bits()
+            .iter()
+            .map(|&(w, a)| f64::from(w) + f64::from(a))
+            .sum()
+    };
+    let mut rng = seeded_rng(12, 0);
+    for trial in 0..10 {
+        let before = random_policy(&env, &mut rng);
+        let excess = 20.0 + f64::from(trial) * 10.0;
+        let value = bits(&before) - excess;
+        let cost_function = CostFunction {
+            cost: Box::new(bits),
+            unit: Unit::Bops,
+            reference: bits(&Policy::uniform(ls.len(), 8)),
+        };
+        let budget = Budget::Absolute {
+            value,
+            unit: Unit::Bops,
+        };
+        let constraint = Constraint::new(cost_function, &budget, &env).unwrap();
+        let mut widest = before.clone();
+        assert_eq!(
+            constraint.repair(&mut widest, Repair::Widest).unwrap(),
+            value
+        );
+        let lowered: Vec<u8> = before.bits()[1..]
+            .iter()
+            .zip(&widest.bits()[1..])
+            .flat_map(|(b, a)| [(b.0, a.0), (b.1, a.1)])
+            .filter(|(b, a)| a < b)
+            .map(|(_, a)| a)
+            .collect();
+        let floor = *lowered.iter().min().unwrap();
+        let top = widest.bits()[1..]
+            .iter()
+            .flat_map(|&(w, a)| [w, a])
+            .max()
+            .unwrap();
+        assert!(top <= floor + 1, "trial {trial}: {top} left above {floor}");
+    }
 }
 
 #[test]

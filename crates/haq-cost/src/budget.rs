@@ -10,6 +10,18 @@ use crate::error::{Error, Result};
 use crate::hw::{CostModel, CostTable, Unit};
 use crate::policy::Policy;
 
+/// How a search brings a policy over budget within it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Repair {
+    /// The paper's sweep ([`Constraint::enforce`]): from the last layer to the first.
+    #[default]
+    Sweep,
+    /// The widest bit width first, so no layer is lowered while another is wider: the
+    /// excess is not dumped on the last layers.
+    Widest,
+}
+
 /// What a search keeps within budget, as a workflow names it (`objective: latency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -306,6 +318,68 @@ impl<'a> Constraint<'a> {
             // and still over budget, since `new` checked the cheapest policy fits.
             if !lowered {
                 return Err(self.infeasible(cost));
+            }
+        }
+        Ok(cost)
+    }
+
+    /// Brings `policy` within budget as `repair` says and returns its cost.
+    pub fn repair(&self, policy: &mut Policy, repair: Repair) -> Result<f64> {
+        match repair {
+            Repair::Sweep => self.enforce(policy),
+            Repair::Widest => self.enforce_widest(policy),
+        }
+    }
+
+    /// [`Repair::Widest`]: while the policy costs too much, lowers by one the widest bit
+    /// width whose lowering saves cost (ties: the larger saving, then the later layer,
+    /// activations before weights). Where no lowering saves anything (a cost model whose
+    /// cost can fall as bits rise), the sweep finishes the job.
+    fn enforce_widest(&self, policy: &mut Policy) -> Result<f64> {
+        let mut cost = self.cost(policy);
+        while cost > self.budget {
+            // (bits, saving, layer, is activation): the largest goes first.
+            type Priority = (u8, f64, usize, bool);
+            let mut best: Option<(Priority, Policy, f64)> = None;
+            for index in 0..policy.layers.len() {
+                if self.mode.is_pinned(index) {
+                    continue;
+                }
+                for activation in [true, false] {
+                    let layer = policy.layers[index];
+                    let bits = if activation {
+                        match layer.a_bits {
+                            Some(a) => a,
+                            None => continue,
+                        }
+                    } else {
+                        layer.w_bits
+                    };
+                    if bits <= self.min_bits {
+                        continue;
+                    }
+                    let mut lowered = policy.clone();
+                    if activation {
+                        lowered.layers[index].a_bits = Some(bits - 1);
+                    } else {
+                        lowered.layers[index].w_bits = bits - 1;
+                    }
+                    let new_cost = self.cost(&lowered);
+                    if new_cost >= cost {
+                        continue;
+                    }
+                    let key = (bits, cost - new_cost, index, activation);
+                    if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
+                        best = Some((key, lowered, new_cost));
+                    }
+                }
+            }
+            match best {
+                Some((_, lowered, new_cost)) => {
+                    *policy = lowered;
+                    cost = new_cost;
+                }
+                None => return self.enforce(policy),
             }
         }
         Ok(cost)

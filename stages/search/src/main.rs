@@ -32,8 +32,8 @@ use haq_core::config::Settings;
 use haq_core::hw::{check_name, policy_costs, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::rl::{
-    BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Resource, Scoring, Search,
-    SearchConfig,
+    BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Repair, Resource, Scoring,
+    Search, SearchConfig,
 };
 use haq_core::stage::{cost_model, pretrained_model};
 use haq_stage::{ParamError, StageContext};
@@ -70,6 +70,10 @@ struct Params {
     /// After the budget sweep, raise bits while the budget allows (default: yes).
     #[serde(default = "yes")]
     fill_budget: bool,
+    /// How a policy over budget is brought within it: `sweep` (the paper's, last layer to
+    /// first) or `widest` (the widest bit width first).
+    #[serde(default)]
+    repair: Repair,
     /// Images of the search-train subset, drawn (seeded) from the training split less
     /// the validation examples.
     train_subset: usize,
@@ -326,6 +330,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             ..DdpgConfig::default()
         },
         fill_budget: p.fill_budget,
+        repair: p.repair,
         ..SearchConfig::new(mode, settings.seed)
     };
     let mut search = Search::new(config, &layers, objective, &budget, float_accuracy)?;

@@ -14,7 +14,7 @@ pub mod episode_accuracy;
 mod replay;
 pub mod search;
 
-pub use budget::{Budget, Constraint, CostFunction, Resource};
+pub use budget::{Budget, Constraint, CostFunction, Repair, Resource};
 pub use env::{BitRange, Env, Mode, Observation, N_FEATURES};
 
 pub use ddpg::{Agent, DdpgConfig};

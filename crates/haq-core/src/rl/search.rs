@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::budget::{Budget, Constraint, CostFunction};
+use super::budget::{Budget, Constraint, CostFunction, Repair};
 use super::checkpoint::{self, exact_f64, prefixed, strip};
 use super::ddpg::{Agent, AgentHeader, DdpgConfig};
 use super::env::{BitRange, Env, Mode};
@@ -27,6 +27,9 @@ pub struct SearchConfig {
     /// ([`Constraint::fill`](super::budget::Constraint::fill)).
     #[serde(default = "yes")]
     pub fill_budget: bool,
+    /// How a policy over budget is brought within it (the paper's sweep by default).
+    #[serde(default)]
+    pub repair: Repair,
 }
 
 fn yes() -> bool {
@@ -42,6 +45,7 @@ impl SearchConfig {
             seed,
             agent: DdpgConfig::default(),
             fill_budget: true,
+            repair: Repair::Sweep,
         }
     }
 }
@@ -189,7 +193,7 @@ impl<'a> Search<'a> {
             actions.push(previous);
         }
         let mut policy = self.env.policy(&actions);
-        let mut cost = self.constraint.enforce(&mut policy)?;
+        let mut cost = self.constraint.repair(&mut policy, self.config.repair)?;
         if self.config.fill_budget {
             cost = self.constraint.fill(&mut policy, self.env.bit_range().max);
         }
