@@ -341,37 +341,18 @@ impl<'a> Constraint<'a> {
             // (bits, saving, layer, is activation): the largest goes first.
             type Priority = (u8, f64, usize, bool);
             let mut best: Option<(Priority, Policy, f64)> = None;
-            for index in 0..policy.layers.len() {
-                if self.mode.is_pinned(index) {
+            for (index, activation, bits) in self.widths(policy) {
+                if bits <= self.min_bits {
                     continue;
                 }
-                for activation in [true, false] {
-                    let layer = policy.layers[index];
-                    let bits = if activation {
-                        match layer.a_bits {
-                            Some(a) => a,
-                            None => continue,
-                        }
-                    } else {
-                        layer.w_bits
-                    };
-                    if bits <= self.min_bits {
-                        continue;
-                    }
-                    let mut lowered = policy.clone();
-                    if activation {
-                        lowered.layers[index].a_bits = Some(bits - 1);
-                    } else {
-                        lowered.layers[index].w_bits = bits - 1;
-                    }
-                    let new_cost = self.cost(&lowered);
-                    if new_cost >= cost {
-                        continue;
-                    }
-                    let key = (bits, cost - new_cost, index, activation);
-                    if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
-                        best = Some((key, lowered, new_cost));
-                    }
+                let lowered = with_width(policy, index, activation, bits - 1);
+                let new_cost = self.cost(&lowered);
+                if new_cost >= cost {
+                    continue;
+                }
+                let key = (bits, cost - new_cost, index, activation);
+                if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
+                    best = Some((key, lowered, new_cost));
                 }
             }
             match best {
@@ -399,43 +380,24 @@ impl<'a> Constraint<'a> {
             // (not free, price, layer, is weights): the smallest goes first.
             type Priority = (bool, f64, usize, bool);
             let mut best: Option<(Priority, Policy, f64)> = None;
-            for index in 0..policy.layers.len() {
-                if self.mode.is_pinned(index) {
+            for (index, activation, bits) in self.widths(policy) {
+                if bits >= max_bits {
                     continue;
                 }
-                for activation in [true, false] {
-                    let layer = policy.layers[index];
-                    let bits = if activation {
-                        match layer.a_bits {
-                            Some(a) => a,
-                            None => continue,
-                        }
-                    } else {
-                        layer.w_bits
-                    };
-                    if bits >= max_bits {
-                        continue;
-                    }
-                    let mut raised = policy.clone();
-                    if activation {
-                        raised.layers[index].a_bits = Some(bits + 1);
-                    } else {
-                        raised.layers[index].w_bits = bits + 1;
-                    }
-                    let new_cost = self.cost(&raised);
-                    if new_cost > self.budget {
-                        continue;
-                    }
-                    let delta = (new_cost - cost).max(0.0);
-                    let price = if delta > 0.0 {
-                        delta * f64::from(1u32 << bits)
-                    } else {
-                        f64::from(bits)
-                    };
-                    let key = (delta > 0.0, price, index, !activation);
-                    if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
-                        best = Some((key, raised, new_cost));
-                    }
+                let raised = with_width(policy, index, activation, bits + 1);
+                let new_cost = self.cost(&raised);
+                if new_cost > self.budget {
+                    continue;
+                }
+                let delta = (new_cost - cost).max(0.0);
+                let price = if delta > 0.0 {
+                    delta * f64::from(1u32 << bits)
+                } else {
+                    f64::from(bits)
+                };
+                let key = (delta > 0.0, price, index, !activation);
+                if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+                    best = Some((key, raised, new_cost));
                 }
             }
             match best {
@@ -448,6 +410,22 @@ impl<'a> Constraint<'a> {
         }
     }
 
+    /// Every bit width the search decides, as (layer, is activation, bits): the pinned
+    /// layer's are left out, and k-means policies have no activation widths.
+    fn widths(&self, policy: &Policy) -> Vec<(usize, bool, u8)> {
+        let mut out = Vec::new();
+        for (index, layer) in policy.layers.iter().enumerate() {
+            if self.mode.is_pinned(index) {
+                continue;
+            }
+            if let Some(a) = layer.a_bits {
+                out.push((index, true, a));
+            }
+            out.push((index, false, layer.w_bits));
+        }
+        out
+    }
+
     fn infeasible(&self, minimum: f64) -> Error {
         Error::Budget {
             budget: self.budget,
@@ -456,4 +434,15 @@ impl<'a> Constraint<'a> {
             min_bits: self.min_bits,
         }
     }
+}
+
+/// `policy` with one bit width set: layer `index`'s activations or weights.
+fn with_width(policy: &Policy, index: usize, activation: bool, bits: u8) -> Policy {
+    let mut changed = policy.clone();
+    if activation {
+        changed.layers[index].a_bits = Some(bits);
+    } else {
+        changed.layers[index].w_bits = bits;
+    }
+    changed
 }
