@@ -286,7 +286,8 @@ fn the_widest_first_repair_ends_within_budget() {
                 assert_eq!(after.layers[0], before.layers[0], "{what}: pinned layer");
             }
             for (b, a) in before.layers.iter().zip(&after.layers) {
-                assert!(a.w_bits <= b.w_bits && a.w_bits >= range.min.min(b.w_bits));
+                let lowered = a.w_bits <= b.w_bits && a.w_bits >= range.min.min(b.w_bits);
+                assert!(lowered, "{what}: {b} -> {a}");
                 assert!(a.a_bits <= b.a_bits, "{what}: {b} -> {a}");
             }
         }

@@ -366,7 +366,7 @@ impl<'a> Constraint<'a> {
         Ok(cost)
     }
 
-    /// Spends what the budget has left after [`Constraint::enforce`]: raises one bit width
+    /// Spends what the budget has left after [`Constraint::repair`]: raises one bit width
     /// at a time while the policy stays within budget, and returns its cost. Increases that
     /// cost nothing come first (a layer whose cost depends on one operand only, such as a
     /// memory-bound layer on BISMO), narrowest first; then the one that costs least per

@@ -92,9 +92,10 @@ double quantize_backward(const float* x, const float* grad, float* grad_x, int64
   return total;
 }
 
-// quantize_backward for the runtime flags; grad_x may be null when !want_x.
-double straight_through(const float* x, const float* grad, float* grad_x, int64_t n, const Grid& g,
-                bool want_x, bool want_clip, bool is_signed) {
+// quantize_backward for the runtime flags (at least one wanted); grad_x may be null when
+// !want_x.
+double straight_through(const float* x, const float* grad, float* grad_x, int64_t n,
+                        const Grid& g, bool want_x, bool want_clip, bool is_signed) {
   if (want_x && want_clip) {
     return is_signed ? quantize_backward<true, true, true>(x, grad, grad_x, n, g)
                      : quantize_backward<true, true, false>(x, grad, grad_x, n, g);
@@ -138,14 +139,13 @@ struct FakeQuantize : public torch::autograd::Function<FakeQuantize> {
     const auto format = x.suggest_memory_format();
     const at::Tensor grad = grads[0].contiguous(format);
     TORCH_CHECK(x.is_contiguous(format), "fake quantize: saved input not dense");
+    // Autograd calls this only when x or the clip needs a gradient.
     at::Tensor grad_x, grad_clip;
     const bool want_x = ctx->needs_input_grad(0), want_clip = ctx->needs_input_grad(1);
-    if (!want_x && !want_clip) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     if (want_x) grad_x = at::empty_like(x);
-    const double clip_sum =
-        straight_through(x.data_ptr<float>(), grad.data_ptr<float>(),
-                 want_x ? grad_x.data_ptr<float>() : nullptr, x.numel(), g, want_x, want_clip,
-                 is_signed);
+    const double clip_sum = straight_through(
+        x.data_ptr<float>(), grad.data_ptr<float>(), want_x ? grad_x.data_ptr<float>() : nullptr,
+        x.numel(), g, want_x, want_clip, is_signed);
     if (want_clip) grad_clip = at::scalar_tensor(clip_sum, x.options());
     return {grad_x, grad_clip, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -171,7 +171,8 @@ at::Tensor* haq_fake_quantize(const at::Tensor* x, const at::Tensor* clip, doubl
     TORCH_CHECK(x->scalar_type() == at::kFloat && x->device().is_cpu(),
                 "fake quantize: a float CPU tensor is needed");
     const at::Tensor xc = x->contiguous(x->suggest_memory_format());
-    const bool track = at::GradMode::is_enabled() && (xc.requires_grad() || clip->requires_grad());
+    const bool track =
+        at::GradMode::is_enabled() && (xc.requires_grad() || clip->requires_grad());
     if (!track) {
       return new at::Tensor(quantized(xc, grid_of(c, levels, is_signed != 0, binary != 0)));
     }
