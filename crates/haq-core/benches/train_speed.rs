@@ -65,6 +65,8 @@ fn main() -> Result<(), Error> {
     let threads = env_or("HAQ_BENCH_THREADS", 2);
     let steps = env_or("HAQ_BENCH_STEPS", 20);
     tch::set_num_threads(threads as i32);
+    // As every stage runs (Settings::apply_runtime).
+    haq_core::config::keep_freed_buffers();
     let spec = DatasetSpec::new(DatasetName::FashionMnist);
     let train = spec.load(Split::Train)?.subset(steps * BATCH, 0)?;
     let test = spec.load(Split::Test)?.subset(steps * BATCH, 0)?;

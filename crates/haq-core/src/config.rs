@@ -102,17 +102,9 @@ impl Settings {
     }
 
     /// Sets the process up for libtorch: its thread count from `threads`, if given (at
-    /// least 1), and glibc's allocator told to keep freed buffers of up to 32 MiB for reuse
-    /// instead of unmapping them: every activation tensor is such a buffer, and fresh pages
-    /// (faulted in and zeroed by the kernel) made an out-of-place op 3x an in-place one
-    /// and evaluation 15-25% slower (docs/performance.md).
+    /// least 1), and the allocator ([`keep_freed_buffers`]).
     pub fn apply_runtime(&self) -> Result<()> {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only changes allocator parameters, under glibc's own lock.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        }
+        keep_freed_buffers();
         self.check()?;
         if let Some(n) = self.threads {
             tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
@@ -216,6 +208,21 @@ impl DatasetSettings {
             Some(n) => test.subset(n, seed).map_err(setting("dataset.test_size"))?,
         };
         Ok(Splits { train, val, test })
+    }
+}
+
+/// Tells glibc's allocator to keep freed buffers of up to 32 MiB for reuse instead of
+/// unmapping them: every activation tensor is such a buffer, and fresh pages (faulted in
+/// and zeroed by the kernel) made an out-of-place op 3x an in-place one, evaluation
+/// 15-25% slower (docs/performance.md); a float training step in a fresh process 1.4x
+/// slower. Every
+/// stage that trains calls it through [`Settings::apply_runtime`]; a no-op elsewhere.
+pub fn keep_freed_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters, under glibc's own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 
