@@ -213,10 +213,9 @@ impl DatasetSettings {
 
 /// Tells glibc's allocator to keep freed buffers of up to 32 MiB for reuse instead of
 /// unmapping them: every activation tensor is such a buffer, and fresh pages (faulted in
-/// and zeroed by the kernel) made an out-of-place op 3x an in-place one, evaluation
-/// 15-25% slower (docs/performance.md); a float training step in a fresh process 1.4x
-/// slower. Every
-/// stage that trains calls it through [`Settings::apply_runtime`]; a no-op elsewhere.
+/// and zeroed by the kernel) made an out-of-place op 3x an in-place one and evaluation
+/// 15-25% slower (docs/performance.md). Every stage that trains calls it through
+/// [`Settings::apply_runtime`]; a no-op off glibc.
 pub fn keep_freed_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters, under glibc's own lock.
