@@ -11,8 +11,9 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::clip::ClipTable;
 use super::policy::Policy;
+use crate::arch::Activation;
 use crate::error::{Error, Result};
-use crate::models::LayerQuantizer;
+use crate::models::{activate, LayerQuantizer};
 
 /// Fake-quantizes `x` to `bits` bits (1..=8) with the clip `clip`, a scalar tensor that may
 /// require grad (the trainable PACT clip of an activation) or not (a weight clip).
@@ -31,13 +32,28 @@ use crate::models::LayerQuantizer;
 /// function reads, which is the straight-through estimator without the `y + (round(y) -
 /// y).detach()` passes.
 pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tensor {
+    fake_quantize_activated(x, Activation::Identity, bits, clip, signed)
+}
+
+/// [`fake_quantize`] of `activate(y, act)`. The fused kernel applies the activation in its
+/// own pass (forward and backward), so a layer's ReLU6 and the next layer's input
+/// quantization cost one pass instead of two, and keep no activation tensor between them.
+/// Values and gradients are those of the two steps one after the other, bit for bit.
+pub fn fake_quantize_activated(
+    y: &Tensor,
+    act: Activation,
+    bits: u8,
+    clip: &Tensor,
+    signed: bool,
+) -> Tensor {
     assert!(
         (1..=8).contains(&bits),
         "fake_quantize: bits {bits} not in 1..=8"
     );
     let c = clip.double_value(&[]);
     if c < f64::from(f32::MIN_POSITIVE) {
-        return with_clip_gradient(x * 0.0, x, clip, 0.0, signed);
+        let x = activate(y, act);
+        return with_clip_gradient(&x * 0.0, &x, clip, 0.0, signed);
     }
     let levels = if signed && bits == 1 {
         1.0
@@ -47,10 +63,15 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
         f64::from((1 << bits) - 1)
     };
     let binary = signed && bits == 1;
-    if x.device() == Device::Cpu && x.kind() == Kind::Float {
-        fused(x, clip, c, levels, signed, binary)
+    if y.device() == Device::Cpu && y.kind() == Kind::Float {
+        let (act_lo, act_hi) = match act {
+            Activation::Identity => (f64::NEG_INFINITY, f64::INFINITY),
+            Activation::Relu => (0.0, f64::INFINITY),
+            Activation::Relu6 => (0.0, 6.0),
+        };
+        fused(y, clip, [act_lo, act_hi, c, levels], signed, binary)
     } else {
-        by_ops(x, clip, c, levels, signed, binary)
+        by_ops(&activate(y, act), clip, c, levels, signed, binary)
     }
 }
 
@@ -90,6 +111,8 @@ extern "C" {
     fn haq_fake_quantize(
         x: *const c_void,
         clip: *const c_void,
+        act_lo: f64,
+        act_hi: f64,
         c: f64,
         levels: f64,
         signed: c_int,
@@ -99,16 +122,20 @@ extern "C" {
     ) -> *mut c_void;
 }
 
-/// [`fake_quantize`] of a float CPU tensor by the fused kernel, with the clip gradient
-/// when `clip` requires grad.
-fn fused(x: &Tensor, clip: &Tensor, c: f64, levels: f64, signed: bool, binary: bool) -> Tensor {
+/// [`fake_quantize_activated`] of a float CPU tensor by the fused kernel, with the clip
+/// gradient when `clip` requires grad; `range` is the activation's clamp, the clip and the
+/// levels.
+fn fused(y: &Tensor, clip: &Tensor, range: [f64; 4], signed: bool, binary: bool) -> Tensor {
+    let [act_lo, act_hi, c, levels] = range;
     let mut err = [0 as c_char; 512];
     // SAFETY: both pointers are live tensors for the call; a non-null result is a new
     // tensor that nothing else owns, as `Tensor::from_ptr` requires.
     unsafe {
         let q = haq_fake_quantize(
-            x.as_ptr().cast(),
+            y.as_ptr().cast(),
             clip.as_ptr().cast(),
+            act_lo,
+            act_hi,
             c,
             levels,
             c_int::from(signed),
@@ -225,7 +252,11 @@ impl LayerQuantizer for LinearQuantizer {
     }
 
     fn input(&self, layer: usize, x: &Tensor) -> Tensor {
+        self.activated_input(layer, x, Activation::Identity)
+    }
+
+    fn activated_input(&self, layer: usize, y: &Tensor, act: Activation) -> Tensor {
         let l = &self.layers[layer];
-        fake_quantize(x, l.a_bits, &l.input_clip, l.signed_input)
+        fake_quantize_activated(y, act, l.a_bits, &l.input_clip, l.signed_input)
     }
 }
