@@ -5,7 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::nn::{self, BatchNorm, Init, ModuleT, Path};
 use tch::Tensor;
 
-use super::{activate, LayerQuantizer};
+use super::LayerQuantizer;
 use crate::arch::{Activation, Block, ConvBn, Linear};
 
 /// The same values with channels-last (NHWC) strides. Convolutions whose weights are
@@ -112,16 +112,8 @@ impl ConvBnLayer {
         }
     }
 
-    /// The layer's output before its activation `self.act`, from its input `act(x)` (the
-    /// previous layer's output, whose activation the quantizer applies with its own).
-    fn pre_activation(
-        &self,
-        x: &Tensor,
-        act: Activation,
-        train: bool,
-        q: &dyn LayerQuantizer,
-    ) -> Tensor {
-        let x = q.activated_input(self.layer, x, act);
+    fn forward(&self, x: &Tensor, train: bool, q: &dyn LayerQuantizer) -> Tensor {
+        let x = q.input(self.layer, x);
         let w = q.weight(self.layer, &self.weight);
         let y = x.conv2d(
             &w,
@@ -131,7 +123,12 @@ impl ConvBnLayer {
             [1],
             self.groups,
         );
-        self.bn.forward_t(&y, train)
+        let y = self.bn.forward_t(&y, train);
+        match self.act {
+            Activation::Identity => y,
+            Activation::Relu => y.relu(),
+            Activation::Relu6 => y.relu6(),
+        }
     }
 }
 
@@ -235,14 +232,10 @@ impl Stage {
     }
 
     pub(super) fn forward(&self, x: &Tensor, train: bool, q: &dyn LayerQuantizer) -> Tensor {
-        // Each activation inside the chain is left to the next layer's quantizer.
         let chain = |layers: &[ConvBnLayer]| {
-            let (y, act) = layers
+            layers
                 .iter()
-                .fold((x.shallow_clone(), Activation::Identity), |(y, act), l| {
-                    (l.pre_activation(&y, act, train, q), l.act)
-                });
-            activate(&y, act)
+                .fold(x.shallow_clone(), |y, l| l.forward(&y, train, q))
         };
         match self {
             Stage::Chain(layers) => chain(layers),
@@ -253,10 +246,7 @@ impl Stage {
             } => {
                 let y = chain(main);
                 let y = match shortcut {
-                    Some(conv) => {
-                        let s = conv.pre_activation(x, Activation::Identity, train, q);
-                        y + activate(&s, conv.act)
-                    }
+                    Some(conv) => y + conv.forward(x, train, q),
                     None => y + x,
                 };
                 if *relu {

@@ -13,7 +13,7 @@ mod blocks;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Tensor};
 
-use crate::arch::{self, Activation, ArchConfig, LayerInfo};
+use crate::arch::{self, ArchConfig, LayerInfo};
 use crate::error::Result;
 use crate::rng::{seeded_rng, stream};
 use crate::train::{load_var_store, var_store_tensors, Network};
@@ -25,21 +25,6 @@ use blocks::{Builder, Stage};
 pub trait LayerQuantizer {
     fn weight(&self, layer: usize, w: &Tensor) -> Tensor;
     fn input(&self, layer: usize, x: &Tensor) -> Tensor;
-
-    /// `input(layer, activate(y, act))`, for an input that is the previous layer's output
-    /// `y` before its activation: a quantizer may apply both in one pass.
-    fn activated_input(&self, layer: usize, y: &Tensor, act: Activation) -> Tensor {
-        self.input(layer, &activate(y, act))
-    }
-}
-
-/// `act` applied to `y`.
-pub fn activate(y: &Tensor, act: Activation) -> Tensor {
-    match act {
-        Activation::Identity => y.shallow_clone(),
-        Activation::Relu => y.relu(),
-        Activation::Relu6 => y.relu6(),
-    }
 }
 
 /// The float model: weights and inputs pass unchanged.

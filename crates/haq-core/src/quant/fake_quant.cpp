@@ -3,11 +3,8 @@
 // computation from libtorch ops takes about eleven passes, each as costly as a float layer's
 // elementwise work on MobileNet-V2's large, thin feature maps (docs/performance.md).
 //
-// The input may be the previous layer's output y before its activation (ReLU or ReLU6,
-// a clamp of y to [act_lo, act_hi]): the kernel applies it too, which saves the activation's
-// own passes forward and backward, and its output tensor. Values are then handled in grid
-// units t = x * levels / c: the clip range is [lo, levels], lo = -levels when signed, 0
-// when not.
+// Values are handled in grid units t = x * levels / c: the clip range is [lo, levels],
+// lo = -levels when signed, 0 when not.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -22,8 +19,6 @@ namespace {
 constexpr int64_t kBlock = 16384;
 
 struct Grid {
-  float act_lo;    // the activation's clamp (-inf and +inf for none)
-  float act_hi;
   float lo;        // lower clip in grid units
   float hi;        // upper clip in grid units (= levels)
   float to_grid;   // levels / c
@@ -42,10 +37,7 @@ inline float round_even(float v) {
 void quantize(const float* x, float* q, int64_t n, const Grid& g) {
   at::parallel_for(0, n, kBlock, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      float v = x[i];
-      v = v < g.act_lo ? g.act_lo : v;
-      v = v > g.act_hi ? g.act_hi : v;
-      float t = v * g.to_grid;
+      float t = x[i] * g.to_grid;
       t = t < g.lo ? g.lo : t;
       t = t > g.hi ? g.hi : t;
       t = g.binary ? (t >= 0.0f ? 1.0f : -1.0f) : round_even(t);
@@ -54,67 +46,36 @@ void quantize(const float* x, float* q, int64_t n, const Grid& g) {
   });
 }
 
-// Four floats, an SSE register, written as a GCC vector so the backward pass is vectorised
-// whatever the compiler's auto-vectoriser makes of the loop: it left the signed variant a
-// scalar loop with jumps once the activation's clamp was added.
-typedef float Floats __attribute__((vector_size(16)));
-typedef int32_t Mask __attribute__((vector_size(16)));
-constexpr int kWidth = sizeof(Floats) / sizeof(float);
+// Lanes of the clip gradient's running sums: independent sums the compiler can keep in
+// vector registers (one running sum is a serial chain of additions).
+constexpr int kLanes = 8;
 
-inline Floats splat(float v) { return Floats{} + v; }
-inline Floats masked(Mask m, Floats d) { return (Floats)(m & (Mask)d); }
-inline Floats load(const float* p) {
-  Floats v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, Floats v) { std::memcpy(p, &v, sizeof v); }
-
-// One block of the backward pass, branch-free: masks and selects, not jumps (a jump on data
-// this random mispredicts for a large share of the elements). The clip gradient is summed in
-// eight lanes, two vectors (one sum would be a serial chain of additions).
+// One block of the backward pass, branch-free so it vectorises: the mask is a select, not
+// a jump (a jump on data this random mispredicts for a large share of the elements).
 template <bool WantX, bool WantClip, bool Signed>
 float backward_block(const float* x, const float* grad, float* grad_x, int64_t begin,
                      int64_t end, const Grid& g) {
-  const Floats act_lo = splat(g.act_lo), act_hi = splat(g.act_hi);
-  const Floats lo = splat(g.lo), hi = splat(g.hi), to_grid = splat(g.to_grid);
-  Floats lanes[2] = {};
-  // Eight elements from x, grad to grad_x, their clip gradient into the lanes.
-  auto eight = [&](const float* x8, const float* grad8, float* grad_x8) {
-    for (int h = 0; h < 2; ++h) {
-      const Floats v = load(x8 + h * kWidth), d = load(grad8 + h * kWidth);
-      const Floats a = v < act_lo ? act_lo : (v > act_hi ? act_hi : v);
-      const Floats t = a * to_grid;
-      if (WantX) {
-        store(grad_x8 + h * kWidth,
-              masked((v > act_lo) & (v < act_hi) & (t > lo) & (t < hi), d));
-      }
-      if (WantClip) lanes[h] += masked(t >= hi, d) - (Signed ? masked(t <= lo, d) : Floats{});
-    }
+  float lanes[kLanes] = {};
+  auto one = [&](int64_t i, float& sum) {
+    const float t = x[i] * g.to_grid;
+    const float d = grad[i];
+    if (WantX) grad_x[i] = (t > g.lo && t < g.hi) ? d : 0.0f;
+    if (WantClip) sum += (t >= g.hi ? d : 0.0f) - ((Signed && t <= g.lo) ? d : 0.0f);
   };
   int64_t i = begin;
-  for (; i + 2 * kWidth <= end; i += 2 * kWidth) eight(x + i, grad + i, grad_x + i);
-  if (i < end) {
-    // The tail, padded with zeros: their gradient adds +0 to the sums (never -0: the sums
-    // start at +0, and x + -x is +0).
-    float x8[2 * kWidth] = {}, grad8[2 * kWidth] = {}, grad_x8[2 * kWidth];
-    const size_t bytes = (end - i) * sizeof(float);
-    std::memcpy(x8, x + i, bytes);
-    std::memcpy(grad8, grad + i, bytes);
-    eight(x8, grad8, grad_x8);
-    if (WantX) std::memcpy(grad_x + i, grad_x8, bytes);
+  for (; i + kLanes <= end; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) one(i + j, lanes[j]);
   }
+  for (int j = 0; i < end; ++i, ++j) one(i, lanes[j]);
   float sum = 0.0f;
-  for (const Floats& lane : lanes) {
-    for (int j = 0; j < kWidth; ++j) sum += lane[j];
-  }
+  for (float lane : lanes) sum += lane;
   return sum;
 }
 
-// The straight-through gradient: dq/dx = 1 strictly inside the clip range and the
-// activation's range (as the backward of hardtanh), 0 outside; PACT's dq/dc = 1 at or above
-// the upper clip, -1 at or below the lower one when signed, 0 inside. Partial sums per
-// block, added in block order, so the clip gradient does not depend on the thread count.
+// The straight-through gradient: dq/dx = 1 strictly inside the clip range (as the
+// backward of hardtanh), 0 outside; PACT's dq/dc = 1 at or above the upper clip, -1 at or
+// below the lower one when signed, 0 inside. Partial sums per block, added in block order,
+// so the clip gradient does not depend on the thread count.
 template <bool WantX, bool WantClip, bool Signed>
 double quantize_backward(const float* x, const float* grad, float* grad_x, int64_t n,
                          const Grid& g) {
@@ -144,15 +105,9 @@ double straight_through(const float* x, const float* grad, float* grad_x, int64_
                    : quantize_backward<false, true, false>(x, grad, grad_x, n, g);
 }
 
-Grid grid_of(double act_lo, double act_hi, double c, double levels, bool is_signed,
-             bool binary) {
-  return Grid{static_cast<float>(act_lo),
-              static_cast<float>(act_hi),
-              is_signed ? static_cast<float>(-levels) : 0.0f,
-              static_cast<float>(levels),
-              static_cast<float>(levels / c),
-              static_cast<float>(c / levels),
-              binary};
+Grid grid_of(double c, double levels, bool is_signed, bool binary) {
+  return Grid{is_signed ? static_cast<float>(-levels) : 0.0f, static_cast<float>(levels),
+              static_cast<float>(levels / c), static_cast<float>(c / levels), binary};
 }
 
 at::Tensor quantized(const at::Tensor& x, const Grid& g) {
@@ -166,25 +121,20 @@ using torch::autograd::tensor_list;
 
 struct FakeQuantize : public torch::autograd::Function<FakeQuantize> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& clip,
-                            double act_lo, double act_hi, double c, double levels,
-                            bool is_signed, bool binary) {
+                            double c, double levels, bool is_signed, bool binary) {
     ctx->save_for_backward({x});
-    ctx->saved_data["act_lo"] = act_lo;
-    ctx->saved_data["act_hi"] = act_hi;
     ctx->saved_data["c"] = c;
     ctx->saved_data["levels"] = levels;
     ctx->saved_data["signed"] = is_signed;
     ctx->saved_data["binary"] = binary;
-    return quantized(x, grid_of(act_lo, act_hi, c, levels, is_signed, binary));
+    return quantized(x, grid_of(c, levels, is_signed, binary));
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const at::Tensor x = ctx->get_saved_variables()[0];
     const bool is_signed = ctx->saved_data["signed"].toBool();
-    const Grid g = grid_of(ctx->saved_data["act_lo"].toDouble(),
-                           ctx->saved_data["act_hi"].toDouble(), ctx->saved_data["c"].toDouble(),
-                           ctx->saved_data["levels"].toDouble(), is_signed,
-                           ctx->saved_data["binary"].toBool());
+    const Grid g = grid_of(ctx->saved_data["c"].toDouble(), ctx->saved_data["levels"].toDouble(),
+                           is_signed, ctx->saved_data["binary"].toBool());
     // Dense in one memory format, two tensors of one shape hold elements in one order.
     const auto format = x.suggest_memory_format();
     const at::Tensor grad = grads[0].contiguous(format);
@@ -197,8 +147,7 @@ struct FakeQuantize : public torch::autograd::Function<FakeQuantize> {
         x.data_ptr<float>(), grad.data_ptr<float>(), want_x ? grad_x.data_ptr<float>() : nullptr,
         x.numel(), g, want_x, want_clip, is_signed);
     if (want_clip) grad_clip = at::scalar_tensor(clip_sum, x.options());
-    return {grad_x,       grad_clip,    at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_x, grad_clip, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -212,12 +161,12 @@ void set_error(char* err, size_t len, const char* what) {
 
 extern "C" {
 
-// Fake-quantizes clamp(`x`, act_lo, act_hi) (`x` a float CPU tensor) with the clip `clip` (a
-// scalar tensor whose value is c > 0) to `levels` levels above zero. Returns a new tensor
-// the caller owns, or null with the error's text in `err`.
-at::Tensor* haq_fake_quantize(const at::Tensor* x, const at::Tensor* clip, double act_lo,
-                              double act_hi, double c, double levels, int is_signed, int binary,
-                              char* err, size_t err_len) {
+// Fake-quantizes `x` (a float CPU tensor) with the clip `clip` (a scalar tensor whose value
+// is c > 0) to `levels` levels above zero. Returns a new tensor the caller owns, or null
+// with the error's text in `err`.
+at::Tensor* haq_fake_quantize(const at::Tensor* x, const at::Tensor* clip, double c,
+                              double levels, int is_signed, int binary, char* err,
+                              size_t err_len) {
   try {
     TORCH_CHECK(x->scalar_type() == at::kFloat && x->device().is_cpu(),
                 "fake quantize: a float CPU tensor is needed");
@@ -225,11 +174,10 @@ at::Tensor* haq_fake_quantize(const at::Tensor* x, const at::Tensor* clip, doubl
     const bool track =
         at::GradMode::is_enabled() && (xc.requires_grad() || clip->requires_grad());
     if (!track) {
-      return new at::Tensor(
-          quantized(xc, grid_of(act_lo, act_hi, c, levels, is_signed != 0, binary != 0)));
+      return new at::Tensor(quantized(xc, grid_of(c, levels, is_signed != 0, binary != 0)));
     }
-    return new at::Tensor(FakeQuantize::apply(xc, *clip, act_lo, act_hi, c, levels,
-                                              is_signed != 0, binary != 0));
+    return new at::Tensor(
+        FakeQuantize::apply(xc, *clip, c, levels, is_signed != 0, binary != 0));
   } catch (const std::exception& e) {
     set_error(err, err_len, e.what());
     return nullptr;

@@ -11,9 +11,8 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::clip::ClipTable;
 use super::policy::Policy;
-use crate::arch::Activation;
 use crate::error::{Error, Result};
-use crate::models::{activate, LayerQuantizer};
+use crate::models::LayerQuantizer;
 
 /// Fake-quantizes `x` to `bits` bits (1..=8) with the clip `clip`, a scalar tensor that may
 /// require grad (the trainable PACT clip of an activation) or not (a weight clip).
@@ -32,28 +31,13 @@ use crate::models::{activate, LayerQuantizer};
 /// function reads, which is the straight-through estimator without the `y + (round(y) -
 /// y).detach()` passes.
 pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tensor {
-    fake_quantize_activated(x, Activation::Identity, bits, clip, signed)
-}
-
-/// [`fake_quantize`] of `activate(y, act)`. The fused kernel applies the activation in its
-/// own pass (forward and backward), so a layer's ReLU6 and the next layer's input
-/// quantization cost one pass instead of two, and keep no activation tensor between them.
-/// Values and gradients are those of the two steps one after the other, bit for bit.
-pub fn fake_quantize_activated(
-    y: &Tensor,
-    act: Activation,
-    bits: u8,
-    clip: &Tensor,
-    signed: bool,
-) -> Tensor {
     assert!(
         (1..=8).contains(&bits),
         "fake_quantize: bits {bits} not in 1..=8"
     );
     let c = clip.double_value(&[]);
     if c < f64::from(f32::MIN_POSITIVE) {
-        let x = activate(y, act);
-        return with_clip_gradient(&x * 0.0, &x, clip, 0.0, signed);
+        return with_clip_gradient(x * 0.0, x, clip, 0.0, signed);
     }
     let levels = if signed && bits == 1 {
         1.0
@@ -63,15 +47,10 @@ pub fn fake_quantize_activated(
         f64::from((1 << bits) - 1)
     };
     let binary = signed && bits == 1;
-    if y.device() == Device::Cpu && y.kind() == Kind::Float {
-        let (act_lo, act_hi) = match act {
-            Activation::Identity => (f64::NEG_INFINITY, f64::INFINITY),
-            Activation::Relu => (0.0, f64::INFINITY),
-            Activation::Relu6 => (0.0, 6.0),
-        };
-        fused(y, clip, [act_lo, act_hi, c, levels], signed, binary)
+    if x.device() == Device::Cpu && x.kind() == Kind::Float {
+        fused(x, clip, c, levels, signed, binary)
     } else {
-        by_ops(&activate(y, act), clip, c, levels, signed, binary)
+        by_ops(x, clip, c, levels, signed, binary)
     }
 }
 
@@ -111,8 +90,6 @@ extern "C" {
     fn haq_fake_quantize(
         x: *const c_void,
         clip: *const c_void,
-        act_lo: f64,
-        act_hi: f64,
         c: f64,
         levels: f64,
         signed: c_int,
@@ -122,20 +99,16 @@ extern "C" {
     ) -> *mut c_void;
 }
 
-/// [`fake_quantize_activated`] of a float CPU tensor by the fused kernel, with the clip
-/// gradient when `clip` requires grad; `range` is the activation's clamp, the clip and the
-/// levels.
-fn fused(y: &Tensor, clip: &Tensor, range: [f64; 4], signed: bool, binary: bool) -> Tensor {
-    let [act_lo, act_hi, c, levels] = range;
+/// [`fake_quantize`] of a float CPU tensor by the fused kernel, with the clip gradient
+/// when `clip` requires grad.
+fn fused(x: &Tensor, clip: &Tensor, c: f64, levels: f64, signed: bool, binary: bool) -> Tensor {
     let mut err = [0 as c_char; 512];
     // SAFETY: both pointers are live tensors for the call; a non-null result is a new
     // tensor that nothing else owns, as `Tensor::from_ptr` requires.
     unsafe {
         let q = haq_fake_quantize(
-            y.as_ptr().cast(),
+            x.as_ptr().cast(),
             clip.as_ptr().cast(),
-            act_lo,
-            act_hi,
             c,
             levels,
             c_int::from(signed),
@@ -252,11 +225,7 @@ impl LayerQuantizer for LinearQuantizer {
     }
 
     fn input(&self, layer: usize, x: &Tensor) -> Tensor {
-        self.activated_input(layer, x, Activation::Identity)
-    }
-
-    fn activated_input(&self, layer: usize, y: &Tensor, act: Activation) -> Tensor {
         let l = &self.layers[layer];
-        fake_quantize_activated(y, act, l.a_bits, &l.input_clip, l.signed_input)
+        fake_quantize(x, l.a_bits, &l.input_clip, l.signed_input)
     }
 }
