@@ -187,6 +187,45 @@ fn fused_kernel_agrees_with_libtorch_ops() {
     }
 }
 
+/// The fused kernel splits a tensor into blocks of 16,384 elements across libtorch's
+/// threads and adds the blocks' clip-gradient sums in block order: values and gradients
+/// are the same bytes at one thread and at two. (A tensor of several blocks and a ragged
+/// tail, so that two threads do split it.)
+#[test]
+fn fused_kernel_gives_the_same_bytes_at_any_thread_count() {
+    let _torch = crate::torch_lock();
+    tch::manual_seed(5);
+    let n = 5 * 16_384 + 13;
+    let x = Tensor::randn([n], (Kind::Float, Device::Cpu)) * 1.5;
+    let upstream = Tensor::randn([n], (Kind::Float, Device::Cpu));
+    let threads = tch::get_num_threads();
+    let run = |threads: i32, signed: bool| {
+        tch::set_num_threads(threads);
+        let x = x.copy().set_requires_grad(true);
+        let clip = scalar(1.25).set_requires_grad(true);
+        let q = fake_quantize(&x, 4, &clip, signed);
+        (&q * &upstream).sum(Kind::Float).backward();
+        let bytes = |t: &Tensor| Vec::<f32>::try_from(t).unwrap();
+        (
+            bytes(&q.detach()),
+            bytes(&x.grad()),
+            clip.grad().double_value(&[]),
+        )
+    };
+    for signed in [false, true] {
+        let one = run(1, signed);
+        let two = run(2, signed);
+        assert!(one.0 == two.0, "values differ, signed {signed}");
+        assert!(one.1 == two.1, "dq/dx differs, signed {signed}");
+        assert_eq!(
+            one.2.to_bits(),
+            two.2.to_bits(),
+            "dq/dclip, signed {signed}"
+        );
+    }
+    tch::set_num_threads(threads);
+}
+
 #[test]
 fn a_zero_clip_quantizes_to_zero() {
     let _torch = crate::torch_lock();
