@@ -26,18 +26,16 @@ fn main() {
     // runs on one thread. With it, the kernel must share libtorch's OpenMP runtime (one
     // thread pool, the count tch::set_num_threads sets), so it links the copy libtorch
     // ships rather than the compiler's.
-    match openmp_runtime(&libtorch.join("lib")) {
+    let lib = libtorch.join("lib");
+    match openmp_runtime(&lib) {
         Some(runtime) => {
             build.flag("-fopenmp");
-            println!(
-                "cargo:rustc-link-search=native={}",
-                libtorch.join("lib").display()
-            );
+            println!("cargo:rustc-link-search=native={}", lib.display());
             println!("cargo:rustc-link-lib=dylib:+verbatim={runtime}");
         }
         None => println!(
-            "cargo:warning=no libgomp in {}/lib: the fake-quantization kernel runs on one thread",
-            libtorch.display()
+            "cargo:warning=no libgomp in {}: the fake-quantization kernel runs on one thread",
+            lib.display()
         ),
     }
     build.compile("haq_fake_quant");

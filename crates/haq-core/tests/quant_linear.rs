@@ -205,7 +205,13 @@ fn fused_kernel_gives_the_same_bytes_at_any_thread_count() {
         let clip = scalar(1.25).set_requires_grad(true);
         let q = fake_quantize(&x, 4, &clip, signed);
         (&q * &upstream).sum(Kind::Float).backward();
-        let bytes = |t: &Tensor| Vec::<f32>::try_from(t).unwrap();
+        let bytes = |t: &Tensor| -> Vec<u32> {
+            Vec::<f32>::try_from(t)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
         (
             bytes(&q.detach()),
             bytes(&x.grad()),
