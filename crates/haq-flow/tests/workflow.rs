@@ -165,6 +165,77 @@ fn needs_expand_base_names_and_matrix_references() {
     );
 }
 
+/// Replicates: a `seed` matrix key sets each expansion's seed; a YAML anchor reuses the
+/// seed list downstream, where each replicate needs its own upstream replicate.
+const REPLICATES: &str = "\
+seed: 9
+stages:
+  pretrain: {run: pretrain}
+  search:
+    run: search
+    needs: [pretrain]
+    matrix: {agent: [ddpg, random], seed: &seeds [0, 1]}
+    params: {agent: \"${matrix.agent}\"}
+  finetune:
+    run: finetune
+    needs: [\"search@ddpg-${matrix.seed}\"]
+    matrix: {seed: *seeds}
+";
+
+#[test]
+fn a_seed_matrix_key_makes_replicates_that_share_unreplicated_upstream_stages() {
+    let wf = parse(REPLICATES);
+    assert_eq!(
+        names(&wf),
+        [
+            "pretrain",
+            "search@ddpg-0",
+            "search@ddpg-1",
+            "search@random-0",
+            "search@random-1",
+            "finetune@0",
+            "finetune@1"
+        ]
+    );
+    let seed = |name: &str| wf.stage(name).unwrap().params["seed"].clone();
+    assert_eq!(seed("pretrain"), json!(9), "the top-level seed elsewhere");
+    assert_eq!(seed("search@random-1"), json!(1));
+    assert_eq!(seed("finetune@0"), json!(0));
+    assert_eq!(wf.stage("finetune@1").unwrap().needs, ["search@ddpg-1"]);
+    for s in ["search@ddpg-0", "search@random-1"] {
+        assert_eq!(wf.stage(s).unwrap().needs, ["pretrain"]);
+    }
+    // A per-replicate override still wins.
+    let set = parse_with(REPLICATES, &["finetune@1.seed=5"]).unwrap();
+    assert_eq!(set.stage("finetune@1").unwrap().params["seed"], json!(5));
+}
+
+#[test]
+fn a_seed_matrix_key_takes_integers_and_no_other_seed_in_params() {
+    let bad = REPLICATES.replace("&seeds [0, 1]", "&seeds [0, one]");
+    assert_message(
+        &error(&bad),
+        "workflow.yaml:7:",
+        &[
+            "stages.search.matrix.seed",
+            "non-negative integers",
+            "\"one\"",
+        ],
+    );
+    let both = REPLICATES.replace("{agent: \"${matrix.agent}\"}", "{agent: ddpg, seed: 4}");
+    assert_message(
+        &error(&both),
+        "workflow.yaml:8:",
+        &["stages.search.params.seed", "remove params.seed"],
+    );
+    // Naming the matrix value itself is no conflict.
+    let same = REPLICATES.replace("{agent: \"${matrix.agent}\"}", "{seed: \"${matrix.seed}\"}");
+    assert_eq!(
+        parse(&same).stage("search@ddpg-1").unwrap().params["seed"],
+        json!(1)
+    );
+}
+
 #[test]
 fn params_are_seed_and_device_then_settings_then_stage_params_deep_merged() {
     let wf = parse(PIPELINE);

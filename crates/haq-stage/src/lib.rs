@@ -25,6 +25,8 @@ pub const IDENTITY_ARG: &str = "--haq-identity";
 /// of params objects on stdin and prints a JSON list with, for each, `null` or a
 /// [`ParamError`]. `haq run` asks this of every stage kind before it runs anything.
 pub const CHECK_PARAMS_ARG: &str = "--haq-check-params";
+/// The output [`StageContext::put_replicate`] writes.
+pub const REPLICATE: &str = "replicate";
 
 /// What is wrong with a stage's params: the dotted path of the field (`augment.flip`, empty
 /// for the params as a whole) and what to do about it.
@@ -199,6 +201,23 @@ impl StageContext {
     /// Writes output `name`; downstream stages see it as `<this stage>/<name>`.
     pub fn put_output(&self, name: &str, bytes: &[u8], media_type: &str) -> Result<Digest> {
         self.store.put_output(self.run.id, name, bytes, media_type)
+    }
+
+    /// Writes the output `replicate`: `{"seed": S, "params": {...}}`, this run's seed and
+    /// its other params. Runs whose params differ only in the seed are replicates of one
+    /// experiment; a report groups them by `params` and pairs stages by `seed`.
+    pub fn put_replicate(&self) -> Result<Digest> {
+        let mut params = self.params().clone();
+        let seed = params
+            .as_object_mut()
+            .and_then(|p| p.remove("seed"))
+            .unwrap_or(serde_json::Value::Null);
+        let replicate = serde_json::json!({"seed": seed, "params": params});
+        self.put_output(
+            REPLICATE,
+            replicate.to_string().as_bytes(),
+            "application/json",
+        )
     }
 
     /// Records `bytes` as the workspace file `path` (relative to the directory `haq run`

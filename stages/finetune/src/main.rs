@@ -34,7 +34,8 @@
 //! - `weights` (safetensors): every variable of the finetuned model in float, linear mode's
 //!   activation clips (`quant.input_clip_<layer>`) included;
 //! - `quantized_model` (safetensors): the deployable model, integer weight codes with their
-//!   scales or codebooks (`haq_core::quant::export`); `haq export-model RUN` writes it out.
+//!   scales or codebooks (`haq_core::quant::export`); `haq export-model RUN` writes it out;
+//! - `replicate` (JSON): the seed and the other params, by which a report groups replicates.
 
 use std::collections::BTreeMap;
 
@@ -233,6 +234,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     ctx.put_output("costs", &serde_json::to_vec_pretty(&costs)?, JSON)?;
     ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
     ctx.put_output("policy_source", &serde_json::to_vec(&source)?, JSON)?;
+    ctx.put_replicate()?;
     ctx.put_output(
         "quantized_model",
         &export(&model, &policy, &clips)?,

@@ -394,10 +394,8 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
 /// random search's, and so (when both were finetuned) is its final top-1.
 fn ddpg_against_random(exp: &Experiments) -> Claim {
     let mut checks = Vec::new();
-    for (i, s) in exp.searches.iter().enumerate() {
-        let Some(c) = exp.control_of(i) else {
-            continue;
-        };
+    for (i, c) in exp.control_pairs() {
+        let s = &exp.searches[i];
         let control = &exp.searches[c];
         let (Some(ddpg), Some(random)) = (s.best_reward(), control.best_reward()) else {
             continue;

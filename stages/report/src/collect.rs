@@ -8,6 +8,11 @@
 //! `policy_source` names one of the searches and that search's policy output; otherwise
 //! it is a *fixed-bit* baseline whose `policy` param (`uniform:K`, `uniform-wK`, ...) gave
 //! it. The report reads nothing but its inputs.
+//!
+//! Replicates: every search and finetune outputs `replicate`, its seed and its other
+//! params. Stages whose params are equal but for the seed are replicates of one
+//! experiment ([`Experiments::search_groups`], [`Experiments::finetune_groups`]), and
+//! comparisons pair replicates of two experiments by seed.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +53,51 @@ pub struct Search {
     pub summary: SearchSummary,
     pub episodes: Vec<Episode>,
     pub policy: Policy,
+    pub replicate: Replicate,
+}
+
+/// A stage's `replicate` output: its seed, and its params but the seed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Replicate {
+    pub seed: u64,
+    pub params: serde_json::Value,
+}
+
+impl Replicate {
+    /// The params but `keys`, to compare settings that may differ in those.
+    pub fn params_without(&self, keys: &[&str]) -> serde_json::Value {
+        let mut params = self.params.clone();
+        if let Some(map) = params.as_object_mut() {
+            for k in keys {
+                map.remove(*k);
+            }
+        }
+        params
+    }
+}
+
+/// Indices of `items` grouped by equal keys, groups in the order of their first member.
+fn group_by<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let k = key(item);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((k, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// The members of `a` and `b` with equal keys (seeds), in `a`'s order.
+pub fn pair_by<K: PartialEq>(
+    a: &[usize],
+    b: &[usize],
+    key: impl Fn(&usize) -> K,
+) -> Vec<(usize, usize)> {
+    a.iter()
+        .filter_map(|i| b.iter().find(|j| key(j) == key(i)).map(|j| (*i, *j)))
+        .collect()
 }
 
 /// The fields of a search's `search_summary` output the report uses.
@@ -86,26 +136,99 @@ impl Search {
     }
 }
 
+/// A DDPG experiment and its control: the random search whose params are DDPG's but for
+/// the agent, paired replicate by replicate on the seed.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// Indices into [`Experiments::searches`]: the DDPG replicates, then the random ones.
+    pub ddpg: Vec<usize>,
+    pub random: Vec<usize>,
+}
+
 impl Experiments {
-    /// The random search that is `searches[i]`'s control: same hardware, objective and
-    /// budget (the first by stage name), for a DDPG search.
-    pub fn control_of(&self, i: usize) -> Option<usize> {
-        let s = &self.searches[i];
-        if s.is_random() {
-            return None;
-        }
-        self.searches.iter().position(|c| {
-            c.is_random()
-                && c.summary.hardware == s.summary.hardware
-                && c.summary.objective == s.summary.objective
-                && c.summary.budget == s.summary.budget
+    /// Searches grouped into replicates (equal params but the seed).
+    pub fn search_groups(&self) -> Vec<Vec<usize>> {
+        group_by(&self.searches, |s| s.replicate.params.clone())
+    }
+
+    /// Finetunes grouped into replicates: equal params but the seed, and policies from
+    /// replicates of one search (or from the same param).
+    pub fn finetune_groups(&self) -> Vec<Vec<usize>> {
+        group_by(&self.finetunes, |f| {
+            let search = f.search.map(|i| self.searches[i].replicate.params.clone());
+            (f.replicate.params.clone(), search)
         })
+    }
+
+    /// Every DDPG experiment that has a random-search control, and the random searches of
+    /// the same hardware, objective and budget refused as controls, with the params
+    /// they differ in (beside the agent and the seed).
+    pub fn controls(&self) -> (Vec<Control>, Vec<(String, String, Vec<String>)>) {
+        let groups = self.search_groups();
+        let (random, ddpg): (Vec<&Vec<usize>>, Vec<&Vec<usize>>) =
+            groups.iter().partition(|g| self.searches[g[0]].is_random());
+        let setting = |g: &[usize]| self.searches[g[0]].replicate.params_without(&["agent"]);
+        let mut controls = Vec::new();
+        let mut refused = Vec::new();
+        for d in ddpg {
+            let first = &self.searches[d[0]];
+            let found = random.iter().find(|r| setting(r) == setting(d));
+            if let Some(r) = found {
+                controls.push(Control {
+                    ddpg: d.clone(),
+                    random: r.to_vec(),
+                });
+            }
+            for r in random.iter().filter(|r| Some(*r) != found) {
+                let other = &self.searches[r[0]];
+                let same_setting = other.summary.hardware == first.summary.hardware
+                    && other.summary.objective == first.summary.objective
+                    && other.summary.budget == first.summary.budget;
+                if same_setting {
+                    let (a, b) = (setting(d), setting(r));
+                    refused.push((
+                        first.stage.clone(),
+                        other.stage.clone(),
+                        differences(&a, &b),
+                    ));
+                }
+            }
+        }
+        (controls, refused)
+    }
+
+    /// Every DDPG search and its random-search control of the same seed, as indices
+    /// into [`Experiments::searches`].
+    pub fn control_pairs(&self) -> Vec<(usize, usize)> {
+        let seed = |i: &usize| self.searches[*i].replicate.seed;
+        self.controls()
+            .0
+            .iter()
+            .flat_map(|c| pair_by(&c.ddpg, &c.random, seed))
+            .collect()
     }
 
     /// The finetune of `searches[i]`'s best policy, if any.
     pub fn finetune_of(&self, i: usize) -> Option<&Finetune> {
         self.finetunes.iter().find(|f| f.search == Some(i))
     }
+}
+
+/// The top-level keys whose values differ between two params maps, as `key: a vs b`.
+fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {} vs {}", show(a.get(k)), show(b.get(k))))
+        .collect()
 }
 
 /// The fields of one entry of a search's `episodes` output the report uses.
@@ -129,6 +252,7 @@ pub struct Finetune {
     /// -> value, as the finetune stage's `costs` output has it.
     pub costs: BTreeMap<String, BTreeMap<String, f64>>,
     pub policy: Policy,
+    pub replicate: Replicate,
 }
 
 impl Finetune {
@@ -194,6 +318,7 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
             summary: ctx.read_json_from(stage, "search_summary")?,
             episodes: ctx.read_json_from(stage, "episodes")?,
             policy: ctx.read_json_from(stage, "policy")?,
+            replicate: ctx.read_json_from(stage, haq_stage::REPLICATE)?,
         });
         search_policies.push((*stage, outputs["policy"].to_string()));
     }
@@ -227,6 +352,7 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
             accuracy: ctx.read_json_from(stage, "accuracy")?,
             costs: ctx.read_json_from(stage, "costs")?,
             policy: ctx.read_json_from(stage, "policy")?,
+            replicate: ctx.read_json_from(stage, haq_stage::REPLICATE)?,
         });
     }
     check_layers(&layers, &searches, &finetunes)?;

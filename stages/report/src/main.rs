@@ -15,6 +15,7 @@ mod formats;
 mod html;
 mod output;
 mod roles;
+mod stats;
 mod tables;
 #[cfg(test)]
 mod testdata;

@@ -13,7 +13,8 @@
 //!   with `finalists: k`, the best of the k highest-reward policies scored again on
 //!   `finalist_val_subset` validation images;
 //! - `episodes`: every episode's numbers and policy;
-//! - `search_summary`: the setting and the best episode.
+//! - `search_summary`: the setting and the best episode;
+//! - `replicate`: the seed and the other params, by which a report groups replicates.
 //!
 //! Timings differ from run to run, and outputs must not (a resumed search gives the
 //! uninterrupted one's bytes), so the time breakdown is in the metrics (`time_*_s` per
@@ -497,5 +498,6 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         &serde_json::to_vec_pretty(&summary)?,
         JSON,
     )?;
+    ctx.put_replicate()?;
     Ok(())
 }

@@ -645,8 +645,12 @@ fn expand_stage(
             };
             let needs = texts("needs", &stage.needs)?;
             let deps = texts("deps", &stage.deps)?;
+            let seed = replicate_seed(&own, combo.as_ref()).map_err(problem)?;
             let mut params = shared.clone();
             deep_merge(&mut params, own);
+            if let Some(seed) = seed {
+                params["seed"] = seed;
+            }
             Ok(StageSpec {
                 name,
                 base: base.to_owned(),
@@ -659,6 +663,32 @@ fn expand_stage(
             })
         })
         .collect()
+}
+
+/// The matrix key `seed` makes replicates: each expansion runs with that seed, which
+/// drives every RNG of the stage and so is part of its fingerprint. The stage's own
+/// `params:` may not give a different one.
+fn replicate_seed(own: &Value, combo: Option<&Combo>) -> Result<Option<Value>, matrix::Problem> {
+    let Some(seed) = combo.and_then(|c| c.get("seed")) else {
+        return Ok(None);
+    };
+    if !seed.is_u64() {
+        return Err((
+            vec![key("matrix"), key("seed")],
+            format!(
+                "matrix key seed gives each replicate its seed: use non-negative integers, e.g. seed: [0, 1, 2], not {seed}"
+            ),
+        ));
+    }
+    match own.get("seed") {
+        Some(given) if given != seed => Err((
+            vec![key("params"), key("seed")],
+            format!(
+                "the seed is {given} here but {seed} in matrix: seed; remove params.seed (the matrix sets it)"
+            ),
+        )),
+        _ => Ok(Some(seed.clone())),
+    }
 }
 
 /// Distinct matrix values can still render alike (`1` and `"1"`, or `a-b` + `c` against

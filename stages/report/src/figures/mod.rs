@@ -62,15 +62,15 @@ pub fn figures(exp: &Experiments) -> anyhow::Result<Vec<Figure>> {
     }
     // A random search is drawn on the curve of the DDPG search it controls, and alone
     // only when it controls none.
-    let control_of: Vec<Option<usize>> =
-        (0..exp.searches.len()).map(|i| exp.control_of(i)).collect();
+    let pairs = exp.control_pairs();
     for (i, search) in exp.searches.iter().enumerate() {
-        if control_of.contains(&Some(i)) {
+        if pairs.iter().any(|(_, r)| *r == i) {
             continue;
         }
+        let control = pairs.iter().find(|(d, _)| *d == i);
         let plot = SearchCurve {
             search,
-            control: control_of[i].map(|c| &exp.searches[c]),
+            control: control.map(|(_, r)| &exp.searches[*r]),
         };
         out.push(render(format!("search-{}", slug(&search.stage)), &plot)?);
     }
