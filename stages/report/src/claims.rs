@@ -620,6 +620,7 @@ mod tests {
         let mut random = exp.searches[1].clone();
         random.stage = "s-edge-random".into();
         random.summary.agent = crate::collect::Agent::Random;
+        random.replicate.params["agent"] = "random".into();
         exp.searches.push(random);
         let f = |exp: &Experiments| claims(exp).pop().unwrap();
         let tie = f(&exp);

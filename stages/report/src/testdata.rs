@@ -9,7 +9,9 @@ use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::Unit;
 use haq_cost::policy::{LayerBits, Policy};
 
-use crate::collect::{Accuracy, Agent, Episode, Experiments, Finetune, Search, SearchSummary};
+use crate::collect::{
+    Accuracy, Agent, Episode, Experiments, Finetune, Replicate, Search, SearchSummary,
+};
 
 fn layer(index: usize, kind: LayerKind, c_in: usize, c_out: usize, kernel: usize) -> LayerInfo {
     let groups = if kind == LayerKind::Depthwise {
@@ -97,6 +99,12 @@ pub fn search(
             })
             .collect(),
         policy,
+        replicate: Replicate {
+            seed: 0,
+            params: serde_json::json!({
+                "hardware": hardware, "objective": objective, "budget": budget, "agent": "ddpg"
+            }),
+        },
     }
 }
 
@@ -127,6 +135,10 @@ pub fn finetune(
         },
         costs: costs(c),
         policy,
+        replicate: Replicate {
+            seed: 0,
+            params: serde_json::json!({ "stage": stage }),
+        },
     }
 }
 
