@@ -11,9 +11,10 @@ use serde::Serialize;
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::policy::Policy;
 
-use crate::collect::{Experiments, Search};
+use crate::collect::{pair_by, replicates_label, Experiments, Search};
 use crate::formats::{html_escape, significant};
 use crate::roles::{mean_bits, Bits, Role};
+use crate::stats::{self, Side, Stat, Verdict};
 use crate::tables::{Method, PaperTable, Row, Width, COST_TOLERANCE};
 
 /// Top-1 points HAQ may lose against fixed 8-bit and still count as "negligible" (d, e).
@@ -24,41 +25,13 @@ pub const NEGLIGIBLE_LOSS: f64 = 1.0;
 pub const LATENCY_SPEEDUP: f64 = 1.4;
 pub const ENERGY_SAVING: f64 = 1.9;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Verdict {
-    #[serde(rename = "holds")]
-    Holds,
-    #[serde(rename = "does not hold")]
-    DoesNotHold,
-    #[serde(rename = "not tested")]
-    NotTested,
-}
-
-impl Verdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Holds => "holds",
-            Verdict::DoesNotHold => "does not hold",
-            Verdict::NotTested => "not tested",
-        }
-    }
-
-    fn from(holds: bool) -> Verdict {
-        if holds {
-            Verdict::Holds
-        } else {
-            Verdict::DoesNotHold
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Claim {
     pub id: &'static str,
     pub statement: &'static str,
     /// How the verdict is decided.
     pub rule: &'static str,
-    /// Holds when every tested check holds (and one was tested), not tested when none was.
+    /// The checks' verdicts combined by [`Verdict::all`].
     pub verdict: Verdict,
     pub checks: Vec<Check>,
 }
@@ -70,6 +43,73 @@ pub struct Check {
     pub verdict: Verdict,
     pub detail: String,
     pub values: BTreeMap<String, f64>,
+    /// The differences the verdict was tested on, against noise.
+    pub tests: Vec<Tested>,
+}
+
+/// A difference over replicates paired by seed, tested against a threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tested {
+    /// What was differenced, e.g. `top-1, HAQ - baseline (points)`.
+    pub what: String,
+    #[serde(flatten)]
+    pub difference: Stat,
+    /// `>= threshold` or `<= threshold`: the side the claim puts the difference on.
+    pub claimed: String,
+    pub seeds: Vec<u64>,
+    pub verdict: Verdict,
+}
+
+impl Tested {
+    /// Tests the differences `(seed, value)` against `threshold`.
+    fn new(what: &str, diffs: &[(u64, f64)], threshold: f64, side: Side) -> Option<Tested> {
+        let values: Vec<f64> = diffs.iter().map(|d| d.1).collect();
+        let difference = Stat::of(&values)?;
+        let op = match side {
+            Side::AtLeast => ">=",
+            Side::AtMost => "<=",
+        };
+        Some(Tested {
+            what: what.into(),
+            difference,
+            claimed: format!("{op} {threshold}"),
+            seeds: diffs.iter().map(|d| d.0).collect(),
+            verdict: stats::test(&difference, threshold, side),
+        })
+    }
+
+    /// `top-1, HAQ - baseline (points) 0.31, 95% CI [-0.10, 0.72], n=3, claimed >= 0:
+    /// undecided`; one sample is called so.
+    fn text(&self) -> String {
+        let d = &self.difference;
+        let spread = match (d.ci_low, d.ci_high) {
+            (Some(l), Some(h)) => format!(
+                "{}, 95% CI [{}, {}], n={}",
+                significant(d.mean),
+                significant(l),
+                significant(h),
+                d.n
+            ),
+            _ => format!("{} (a single sample, n=1)", significant(d.mean)),
+        };
+        format!(
+            "{} {spread}, claimed {}: {}",
+            self.what,
+            self.claimed,
+            self.verdict.name()
+        )
+    }
+}
+
+/// `a - b` of the samples of equal seeds, by seed in `a`'s order.
+fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Vec<(u64, f64)> {
+    a.iter()
+        .filter_map(|(seed, x)| Some((*seed, x - b.iter().find(|(s, _)| s == seed)?.1)))
+        .collect()
+}
+
+fn top1s(row: &Row) -> Vec<(u64, f64)> {
+    row.samples.iter().map(|s| (s.seed, s.top1)).collect()
 }
 
 impl Claim {
@@ -79,18 +119,51 @@ impl Claim {
         rule: &'static str,
         checks: Vec<Check>,
     ) -> Claim {
-        let tested = checks.iter().filter(|c| c.verdict != Verdict::NotTested);
-        let verdict = match tested.clone().count() {
-            0 => Verdict::NotTested,
-            _ => Verdict::from(tested.clone().all(|c| c.verdict == Verdict::Holds)),
-        };
         Claim {
             id,
             statement,
             rule,
-            verdict,
+            verdict: Verdict::all(checks.iter().map(|c| c.verdict)),
             checks,
         }
+    }
+}
+
+impl Check {
+    /// A check decided by `tests` (all of them), their texts before `detail`.
+    fn tested(
+        subject: String,
+        detail: String,
+        values: BTreeMap<String, f64>,
+        tests: Vec<Tested>,
+    ) -> Check {
+        let texts: Vec<String> = tests.iter().map(Tested::text).collect();
+        Check {
+            subject,
+            verdict: Verdict::all(tests.iter().map(|t| t.verdict)),
+            detail: format!("{}. {detail}", texts.join("; ")),
+            values,
+            tests,
+        }
+    }
+
+    fn decided(
+        subject: String,
+        verdict: Verdict,
+        detail: String,
+        values: BTreeMap<String, f64>,
+    ) -> Check {
+        Check {
+            subject,
+            verdict,
+            detail,
+            values,
+            tests: Vec::new(),
+        }
+    }
+
+    fn not_tested(subject: String, detail: String) -> Check {
+        Check::decided(subject, Verdict::NotTested, detail, BTreeMap::new())
     }
 }
 
@@ -118,7 +191,8 @@ fn describe(row: &Row) -> String {
     format!("{} {bits} ({})", row.method.name(), row.stage)
 }
 
-/// (a) Per HAQ row of every table: no costlier and at least as accurate as its baseline.
+/// (a) Per HAQ row of every table: no costlier than its baseline, and its top-1 minus
+/// the baseline's, paired by seed, at least 0.
 fn same_cost_accuracy(tables: &[PaperTable]) -> Claim {
     let mut checks = Vec::new();
     for t in tables {
@@ -126,43 +200,66 @@ fn same_cost_accuracy(tables: &[PaperTable]) -> Claim {
         for h in t.rows.iter().filter(|r| r.method == Method::Haq) {
             let subject = format!("{}: {}", t.title, h.stage);
             let (Some(b), Some(h_cost)) = (h.baseline.map(|i| &t.rows[i]), h.cost) else {
-                checks.push(Check {
+                checks.push(Check::not_tested(
                     subject,
-                    verdict: Verdict::NotTested,
-                    detail: "no fixed-bit row costs exactly the search's budget".into(),
-                    values: BTreeMap::new(),
-                });
+                    "no fixed-bit row costs exactly the search's budget".into(),
+                ));
                 continue;
             };
-            let b_cost = b.cost.expect("fixed-bit rows have a cost");
-            let cheaper = h_cost <= b_cost * (1.0 + COST_TOLERANCE);
-            let verdict = Verdict::from(cheaper && h.top1 >= b.top1);
-            checks.push(Check {
-                subject,
-                verdict,
-                detail: format!(
-                    "HAQ top-1 {}% at {} {unit} vs {} top-1 {}% at {} {unit}",
-                    significant(h.top1),
-                    significant(h_cost),
-                    describe(b),
-                    significant(b.top1),
-                    significant(b_cost)
-                ),
-                values: values([
-                    ("haq_top1", h.top1),
-                    ("haq_cost", h_cost),
-                    ("baseline_top1", b.top1),
-                    ("baseline_cost", b_cost),
-                ]),
-            });
+            let b_cost = b.cost.expect("fixed-bit rows have a cost").mean;
+            let detail = format!(
+                "HAQ top-1 {}% at {} {unit} vs {} top-1 {}% at {} {unit}",
+                h.top1.text(),
+                significant(h_cost.mean),
+                describe(b),
+                b.top1.text(),
+                significant(b_cost)
+            );
+            let values = values([
+                ("haq_top1", h.top1.mean),
+                ("haq_cost", h_cost.mean),
+                ("baseline_top1", b.top1.mean),
+                ("baseline_cost", b_cost),
+            ]);
+            // Costs come from the cost tables, exactly: no noise to test against.
+            let costlier = h
+                .samples
+                .iter()
+                .filter(|s| s.cost.is_none_or(|c| c > b_cost * (1.0 + COST_TOLERANCE)))
+                .map(|s| s.stage.as_str())
+                .collect::<Vec<_>>();
+            if !costlier.is_empty() {
+                let detail = format!(
+                    "{detail}; over the baseline's cost: {}",
+                    costlier.join(", ")
+                );
+                checks.push(Check::decided(
+                    subject,
+                    Verdict::DoesNotHold,
+                    detail,
+                    values,
+                ));
+                continue;
+            }
+            let diffs = paired(&top1s(h), &top1s(b));
+            match Tested::new("top-1, HAQ - baseline (points)", &diffs, 0.0, Side::AtLeast) {
+                Some(test) => checks.push(Check::tested(subject, detail, values, vec![test])),
+                None => checks.push(Check::not_tested(
+                    subject,
+                    format!("{detail}; no seed in common with the baseline"),
+                )),
+            }
         }
     }
     Claim::new(
         "a",
         "At the same or lower cost, HAQ's top-1 is at least the fixed-bit baseline's.",
         "For every HAQ row of every table whose budget is a fixed-bit row's cost (`match` \
-         budgets): its cost is at most that row's and its test top-1 at least the \
-         baseline's. Rows at other budgets (the abstract's ratios) are not tested here.",
+         budgets): does not hold when a replicate costs more than that row; otherwise the \
+         differences of test top-1, HAQ minus baseline, paired by seed, are tested against \
+         0: holds when their 95% confidence interval lies at or above 0, does not hold when \
+         it lies below, undecided when it contains 0 (one pair: decided on its sign). Rows \
+         at other budgets (the abstract's ratios) are not tested here.",
         checks,
     )
 }
@@ -200,37 +297,39 @@ fn edge_cloud_activations(exp: &Experiments, roles: &[Role]) -> Claim {
             significant(e_pw - e_dw)
         );
         let cloud = latency_searches(exp, "bismo-cloud")
-            .find(|c| c.summary.budget == edge.summary.budget)
+            .find(|c| {
+                c.summary.budget == edge.summary.budget && c.replicate.seed == edge.replicate.seed
+            })
             .and_then(|c| Some((c, dw_pw(&c.policy, roles, Bits::Activations)?)));
         let check = match cloud {
-            None => Check {
-                subject: format!("{} (budget {})", edge.stage, edge.summary.budget),
-                verdict: Verdict::NotTested,
-                detail: format!("{edge_text}; no bismo-cloud latency search at this budget"),
-                values: values([("edge_depthwise_a", e_dw), ("edge_pointwise_a", e_pw)]),
-            },
+            None => Check::decided(
+                format!("{} (budget {})", edge.stage, edge.summary.budget),
+                Verdict::NotTested,
+                format!("{edge_text}; no bismo-cloud latency search at this budget and seed"),
+                values([("edge_depthwise_a", e_dw), ("edge_pointwise_a", e_pw)]),
+            ),
             Some((cloud, (c_dw, c_pw))) => {
                 let (e_gap, c_gap) = (e_pw - e_dw, c_pw - c_dw);
-                Check {
-                    subject: format!(
+                Check::decided(
+                    format!(
                         "{} vs {} (budget {})",
                         edge.stage, cloud.stage, edge.summary.budget
                     ),
-                    verdict: Verdict::from(e_gap > 0.0 && c_gap < e_gap),
-                    detail: format!(
+                    Verdict::from(e_gap > 0.0 && c_gap < e_gap),
+                    format!(
                         "{edge_text}; cloud ({}): depthwise a{} vs pointwise a{} (gap {})",
                         cloud.stage,
                         significant(c_dw),
                         significant(c_pw),
                         significant(c_gap)
                     ),
-                    values: values([
+                    values([
                         ("edge_depthwise_a", e_dw),
                         ("edge_pointwise_a", e_pw),
                         ("cloud_depthwise_a", c_dw),
                         ("cloud_pointwise_a", c_pw),
                     ]),
-                }
+                )
             }
         };
         checks.push(check);
@@ -240,7 +339,7 @@ fn edge_cloud_activations(exp: &Experiments, roles: &[Role]) -> Claim {
         "On bismo-edge, depthwise layers get fewer activation bits than pointwise layers; on \
          bismo-cloud the gap is smaller or reversed.",
         "For every latency search on bismo-edge and the latency search on bismo-cloud with \
-         the same budget: gap = mean a_bits of pointwise (1x1 conv) layers - mean a_bits of \
+         the same budget and seed: gap = mean a_bits of pointwise (1x1 conv) layers - mean a_bits of \
          depthwise layers, in each best policy. Holds when the edge gap is positive and the \
          cloud gap is smaller.",
         checks,
@@ -255,16 +354,16 @@ fn size_weights(exp: &Experiments, roles: &[Role]) -> Claim {
         .filter(|s| !s.is_random() && s.summary.objective == Resource::Size)
         .filter_map(|s| {
             let (dw, pw) = dw_pw(&s.policy, roles, Bits::Weights)?;
-            Some(Check {
-                subject: format!("{} (budget {})", s.stage, s.summary.budget),
-                verdict: Verdict::from(dw > pw),
-                detail: format!(
+            Some(Check::decided(
+                format!("{} (budget {})", s.stage, s.summary.budget),
+                Verdict::from(dw > pw),
+                format!(
                     "depthwise w{} vs pointwise w{}",
                     significant(dw),
                     significant(pw)
                 ),
-                values: values([("depthwise_w", dw), ("pointwise_w", pw)]),
-            })
+                values([("depthwise_w", dw), ("pointwise_w", pw)]),
+            ))
         })
         .collect();
     Claim::new(
@@ -279,7 +378,8 @@ fn size_weights(exp: &Experiments, roles: &[Role]) -> Claim {
 
 /// (d) Per latency table, (e) per energy table: some HAQ row searched at a ratio budget
 /// (the abstract's, against fixed 8-bit) is at least the abstract's factor cheaper than
-/// fixed 8-bit, within 1 point of top-1. Rows at other budgets are listed, not tested.
+/// fixed 8-bit, within 1 point of top-1, paired by seed. Rows at other budgets are listed,
+/// not tested.
 fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
     let (factor, verb) = match objective {
         Resource::Energy => (ENERGY_SAVING, "less energy"),
@@ -300,37 +400,29 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
         if haq.is_empty() {
             continue;
         }
-        let not_tested = |detail: String| Check {
-            subject: t.hardware.clone(),
-            verdict: Verdict::NotTested,
-            detail,
-            values: BTreeMap::new(),
-        };
         let Some(eight) = eight else {
-            checks.push(not_tested(
+            checks.push(Check::not_tested(
+                t.hardware.clone(),
                 "no fixed 8-bit (w8 a8) row in this table".into(),
             ));
             continue;
         };
-        let eight_cost = eight.cost.expect("fixed-bit rows have a cost");
-        // (row, factor, top-1 loss), cheapest first.
-        let mut rows: Vec<(&Row, f64, f64)> = haq
-            .iter()
-            .map(|h| (*h, eight_cost / h.cost.unwrap(), eight.top1 - h.top1))
-            .collect();
-        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (ratio, other): (Vec<_>, Vec<_>) = rows
+        let eight_cost = eight.cost.expect("fixed-bit rows have a cost").mean;
+        let mean_factor = |h: &Row| eight_cost / h.cost.unwrap().mean;
+        let mut rows = haq;
+        rows.sort_by(|a, b| mean_factor(b).total_cmp(&mean_factor(a)));
+        let (ratio, other): (Vec<&Row>, Vec<&Row>) = rows
             .into_iter()
-            .partition(|(h, _, _)| matches!(h.budget, Some(Budget::Ratio(_))));
-        let list = |rows: &[(&Row, f64, f64)]| {
+            .partition(|h| matches!(h.budget, Some(Budget::Ratio(_))));
+        let list = |rows: &[&Row]| {
             rows.iter()
-                .map(|(h, f, loss)| {
+                .map(|h| {
                     format!(
                         "{}: {}x {verb}, top-1 {}% ({} points lost)",
                         h.stage,
-                        significant(*f),
-                        significant(h.top1),
-                        significant(*loss)
+                        significant(mean_factor(h)),
+                        h.top1.text(),
+                        significant(eight.top1.mean - h.top1.mean)
                     )
                 })
                 .collect::<Vec<_>>()
@@ -344,27 +436,59 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
         let eight_text = format!(
             "fixed 8-bit: {} {unit}, top-1 {}%",
             significant(eight_cost),
-            significant(eight.top1)
+            eight.top1.text()
         );
         if ratio.is_empty() {
-            checks.push(not_tested(format!(
-                "no search at a ratio budget; {eight_text}.{others}"
-            )));
+            checks.push(Check::not_tested(
+                t.hardware.clone(),
+                format!("no search at a ratio budget; {eight_text}.{others}"),
+            ));
             continue;
         }
-        let ok = |&(_, f, loss): &(&Row, f64, f64)| f >= factor && loss <= NEGLIGIBLE_LOSS;
-        let best = ratio.iter().find(|r| ok(r)).unwrap_or(&ratio[0]);
-        checks.push(Check {
-            subject: t.hardware.clone(),
-            verdict: Verdict::from(ok(best)),
-            detail: format!("{eight_text}; {}.{others}", list(&ratio)),
-            values: values([
-                ("factor", best.1),
-                ("top1_loss", best.2),
-                ("eight_bit_top1", eight.top1),
-                ("eight_bit_cost", eight_cost),
-            ]),
-        });
+        // Per row: the factor and the top-1 lost, per seed paired with fixed 8-bit's.
+        let tests = |h: &Row| -> Vec<Tested> {
+            let factors: Vec<(u64, f64)> = h
+                .samples
+                .iter()
+                .filter(|s| eight.samples.iter().any(|e| e.seed == s.seed))
+                .filter_map(|s| Some((s.seed, eight_cost / s.cost?)))
+                .collect();
+            let lost = paired(&top1s(eight), &top1s(h));
+            let factor_what = format!("{} ({verb} than fixed 8-bit, x)", h.stage);
+            [
+                Tested::new(&factor_what, &factors, factor, Side::AtLeast),
+                Tested::new(
+                    "top-1 lost, 8-bit - HAQ (points)",
+                    &lost,
+                    NEGLIGIBLE_LOSS,
+                    Side::AtMost,
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        };
+        let verdict = |h: &Row| Verdict::all(tests(h).iter().map(|t| t.verdict));
+        // The first row that holds, else the first undecided, else the cheapest.
+        let best = [Verdict::Holds, Verdict::Undecided]
+            .iter()
+            .find_map(|v| ratio.iter().find(|h| verdict(h) == *v))
+            .unwrap_or(&ratio[0]);
+        let values = values([
+            ("factor", mean_factor(best)),
+            ("top1_loss", eight.top1.mean - best.top1.mean),
+            ("eight_bit_top1", eight.top1.mean),
+            ("eight_bit_cost", eight_cost),
+        ]);
+        let detail = format!("{eight_text}; {}.{others}", list(&ratio));
+        let check = match tests(best) {
+            found if found.len() == 2 => Check::tested(t.hardware.clone(), detail, values, found),
+            _ => Check::not_tested(
+                t.hardware.clone(),
+                format!("{detail} No seed in common with fixed 8-bit."),
+            ),
+        };
+        checks.push(check);
     }
     match objective {
         Resource::Energy => Claim::new(
@@ -372,9 +496,12 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
             "HAQ reduces energy 1.9x against fixed 8-bit with a negligible (at most 1 point) \
              loss of top-1.",
             "Per energy table (hardware), on the HAQ rows searched at a `ratio` budget: holds \
-             when one uses at most 1/1.9 of the fixed w8 a8 row's energy and its test top-1 \
-             is at most 1 point below it; the values are the most frugal such row's, or the \
-             most frugal row's when none qualifies. Rows at other budgets are listed only.",
+             when for one of them, paired by seed with the fixed w8 a8 row, the factor (8-bit's \
+             energy / HAQ's) is at least 1.9 and the top-1 lost (8-bit's - HAQ's) at most 1 \
+             point, each by its 95% confidence interval (one pair: by its value); does not \
+             hold when for every row one of them lies on the other side; undecided otherwise. \
+             The values are the first row that holds, else the first undecided, else the most \
+             frugal. Rows at other budgets are listed only.",
             checks,
         ),
         _ => Claim::new(
@@ -382,57 +509,133 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
             "HAQ reduces latency 1.4x-1.95x against fixed 8-bit with a negligible (at most 1 \
              point) loss of top-1.",
             "Per latency table (hardware), on the HAQ rows searched at a `ratio` budget: holds \
-             when one is at least 1.4x faster than the fixed w8 a8 row and its test top-1 is \
-             at most 1 point below it; the values are the fastest such row's, or the fastest \
-             row's when none qualifies. Rows at other budgets are listed only.",
+             when for one of them, paired by seed with the fixed w8 a8 row, the speedup (8-bit's \
+             latency / HAQ's) is at least 1.4 and the top-1 lost (8-bit's - HAQ's) at most 1 \
+             point, each by its 95% confidence interval (one pair: by its value); does not \
+             hold when for every row one of them lies on the other side; undecided otherwise. \
+             The values are the first row that holds, else the first undecided, else the \
+             fastest. Rows at other budgets are listed only.",
             checks,
         ),
     }
 }
 
-/// (f) Per DDPG search with a random-search control: DDPG's best reward is at least
-/// random search's, and so (when both were finetuned) is its final top-1.
+/// (f) Per DDPG experiment with a random-search control: DDPG's final top-1 minus random
+/// search's, paired by seed, at least 0 (the best rewards' difference where either
+/// policy was not finetuned).
 fn ddpg_against_random(exp: &Experiments) -> Claim {
+    let (controls, refused) = exp.controls();
     let mut checks = Vec::new();
-    for (i, c) in exp.control_pairs() {
-        let s = &exp.searches[i];
-        let control = &exp.searches[c];
-        let (Some(ddpg), Some(random)) = (s.best_reward(), control.best_reward()) else {
-            continue;
+    let seed = |i: &usize| exp.searches[*i].replicate.seed;
+    let stages = |g: &[usize]| {
+        let names: Vec<&str> = g.iter().map(|i| exp.searches[*i].stage.as_str()).collect();
+        replicates_label(&names)
+    };
+    for c in &controls {
+        let pairs = pair_by(&c.ddpg, &c.random, seed);
+        let rewards: Vec<(u64, f64, f64)> = pairs
+            .iter()
+            .filter_map(|(d, r)| {
+                let (d_best, r_best) = (
+                    exp.searches[*d].best_reward()?,
+                    exp.searches[*r].best_reward()?,
+                );
+                Some((seed(d), d_best, r_best))
+            })
+            .collect();
+        let top1: Option<Vec<(u64, f64, f64)>> = pairs
+            .iter()
+            .map(|(d, r)| {
+                let (f, g) = (exp.finetune_of(*d)?, exp.finetune_of(*r)?);
+                Some((seed(d), f.accuracy.test_top1, g.accuracy.test_top1))
+            })
+            .collect();
+        let diffs =
+            |v: &[(u64, f64, f64)]| v.iter().map(|(s, a, b)| (*s, a - b)).collect::<Vec<_>>();
+        let mean = |v: &[(u64, f64, f64)], k: usize| {
+            v.iter()
+                .map(|t| if k == 1 { t.1 } else { t.2 })
+                .sum::<f64>()
+                / v.len() as f64
         };
-        let mut detail = format!(
-            "best reward: DDPG {} vs random {} ({} episodes each)",
-            significant(ddpg),
-            significant(random),
-            s.episodes.len()
-        );
-        let mut pairs = vec![("ddpg_reward", ddpg), ("random_reward", random)];
-        if let (Some(f), Some(g)) = (exp.finetune_of(i), exp.finetune_of(c)) {
-            let (a, b) = (f.accuracy.test_top1, g.accuracy.test_top1);
-            detail += &format!(
-                "; after the final finetune: DDPG {}% ({}) vs random {}% ({})",
-                significant(a),
-                f.stage,
-                significant(b),
-                g.stage
-            );
-            pairs.extend([("ddpg_top1", a), ("random_top1", b)]);
+        let subject = format!("{} vs {}", stages(&c.ddpg), stages(&c.random));
+        if rewards.is_empty() {
+            checks.push(Check::not_tested(
+                subject,
+                "no replicates of equal seeds".into(),
+            ));
+            continue;
         }
-        checks.push(Check {
-            subject: format!("{} vs {}", s.stage, control.stage),
-            verdict: Verdict::from(ddpg >= random),
+        let episodes = |g: &[usize]| exp.searches[g[0]].episodes.len();
+        let mut detail = format!(
+            "best reward: DDPG {} vs random {} ({} vs {} episodes)",
+            significant(mean(&rewards, 1)),
+            significant(mean(&rewards, 2)),
+            episodes(&c.ddpg),
+            episodes(&c.random)
+        );
+        let mut values = vec![
+            ("ddpg_reward", mean(&rewards, 1)),
+            ("random_reward", mean(&rewards, 2)),
+        ];
+        let reward_test = Tested::new(
+            "best reward, DDPG - random",
+            &diffs(&rewards),
+            0.0,
+            Side::AtLeast,
+        );
+        let test = match top1.filter(|t| !t.is_empty()) {
+            Some(top1) => {
+                values.extend([
+                    ("ddpg_top1", mean(&top1, 1)),
+                    ("random_top1", mean(&top1, 2)),
+                ]);
+                detail += &format!(
+                    "; {}; after the final finetune: DDPG {}% vs random {}%",
+                    reward_test.as_ref().map_or(String::new(), Tested::text),
+                    significant(mean(&top1, 1)),
+                    significant(mean(&top1, 2))
+                );
+                Tested::new(
+                    "final top-1, DDPG - random (points)",
+                    &diffs(&top1),
+                    0.0,
+                    Side::AtLeast,
+                )
+            }
+            None => reward_test,
+        };
+        let values = values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        checks.push(Check::tested(
+            subject,
             detail,
-            values: pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        });
+            values,
+            test.into_iter().collect(),
+        ));
+    }
+    for r in refused {
+        checks.push(Check::not_tested(
+            format!("{} vs {}", r.ddpg, r.random),
+            format!(
+                "not paired, as their settings differ: {}",
+                r.differences.join("; ")
+            ),
+        ));
     }
     Claim::new(
         "f",
         "The DDPG agent finds better policies than random search with the same episodes, \
          reward and budget.",
-        "For every DDPG search with a random search of the same hardware, objective and \
-         budget (`agent: random`): holds when DDPG's best reward is at least random \
-         search's. The final-finetune accuracies, where both policies were finetuned, are \
-         shown beside it.",
+        "For every DDPG search with a random-search control (`agent: random`, every other \
+         param equal but the seed), replicates paired by seed: the differences of final \
+         test top-1, DDPG minus random, where both policies were finetuned (else of the \
+         best rewards) are tested against 0: holds when their 95% confidence interval lies \
+         at or above 0, does not hold when below, undecided when it contains 0 (one pair: \
+         its sign). Random searches of the same hardware, objective and budget whose other \
+         params differ are listed as not paired, with the params they differ in.",
         checks,
     )
 }
@@ -506,7 +709,7 @@ mod tests {
     use super::*;
     use crate::collect::Experiments;
     use crate::tables::paper_tables;
-    use crate::testdata::{experiments, kmeans, linear};
+    use crate::testdata::{experiments, kmeans, linear, replicated};
 
     fn claims(exp: &Experiments) -> Vec<Claim> {
         decide(exp, &paper_tables(exp))
@@ -679,5 +882,124 @@ mod tests {
             .insert("latency_ms".into(), 0.95);
         exp.finetunes[2].accuracy.test_top1 = 88.9;
         assert_eq!(claims(&exp)[3].checks[0].verdict, DoesNotHold);
+    }
+
+    /// Three seeds: HAQ on the edge beats PACT 4-bit by 1.0-1.1 points in every pair,
+    /// on the cloud it wins and loses (differences 0.3, -0.6, 0.3), and the size search
+    /// loses 0.9-1.0 to Deep Compression in every pair.
+    fn three_seeds() -> Experiments {
+        let noisy = |stage: &str, seed: u64| {
+            let by_seed: [f64; 3] = match stage {
+                "haq-edge" => [89.0, 89.3, 88.9],
+                "pact@4" => [88.0, 88.2, 87.8],
+                "haq-cloud" => [88.3, 87.6, 88.1],
+                "haq-size" => [79.0, 79.2, 79.1],
+                "dc@2" => [80.0, 80.1, 80.0],
+                _ => [90.0, 90.1, 89.9],
+            };
+            by_seed[seed as usize]
+        };
+        replicated(&experiments(), &[0, 1, 2], noisy)
+    }
+
+    #[test]
+    fn replicates_are_compared_in_pairs_of_equal_seeds_against_noise() {
+        use Verdict::*;
+        let exp = three_seeds();
+        let a = claims(&exp).swap_remove(0);
+        let subjects: Vec<(&str, Verdict)> = a
+            .checks
+            .iter()
+            .map(|c| (c.subject.as_str(), c.verdict))
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                (
+                    "Latency-constrained quantization on bismo-edge (batch 1): haq-edge-{0,1,2}",
+                    Holds
+                ),
+                (
+                    "Latency-constrained quantization on bismo-cloud (batch 1): haq-cloud-{0,1,2}",
+                    Undecided
+                ),
+                (
+                    "Model size against Deep Compression: haq-size-{0,1,2}",
+                    DoesNotHold
+                ),
+            ]
+        );
+        assert_eq!(a.verdict, DoesNotHold);
+        // Edge: differences 1.0, 1.1, 1.1; mean 1.0667, s = 0.057735, t(2) = 4.3027.
+        let t = &a.checks[0].tests[0];
+        assert_eq!((t.difference.n, t.seeds.clone()), (3, vec![0, 1, 2]));
+        assert!((t.difference.mean - 3.2 / 3.0).abs() < 1e-9);
+        let half = 4.3027 * 0.057_735_03 / 3f64.sqrt();
+        assert!(
+            (t.difference.ci_low.unwrap() - (3.2 / 3.0 - half)).abs() < 1e-6,
+            "{t:?}"
+        );
+        assert!(
+            a.checks[0].detail.contains("n=3, claimed >= 0: holds"),
+            "{}",
+            a.checks[0].detail
+        );
+        // claims.json carries mean, ci_low, ci_high and n of every tested difference.
+        let json: serde_json::Value = serde_json::from_slice(&json(&[a]).unwrap()).unwrap();
+        let test = &json["claims"][0]["checks"][1]["tests"][0];
+        assert_eq!(test["n"], 3);
+        assert_eq!(test["verdict"], "undecided");
+        assert!(test["ci_low"].as_f64().unwrap() < 0.0 && test["ci_high"].as_f64().unwrap() > 0.0);
+        assert!((test["mean"].as_f64().unwrap()).abs() < 1e-9, "{test}");
+    }
+
+    #[test]
+    fn ddpg_and_random_replicates_pair_by_seed_and_other_settings_are_refused() {
+        use Verdict::*;
+        let mut exp = three_seeds();
+        let random_top1 = [88.5, 88.9, 88.2];
+        for seed in 0..3u64 {
+            // The edge search is searches[3 * seed + 1].
+            let mut random = exp.searches[3 * seed as usize + 1].clone();
+            random.stage = format!("s-edge-random-{seed}");
+            random.summary.agent = crate::collect::Agent::Random;
+            random.replicate.params["agent"] = "random".into();
+            exp.searches.push(random);
+            let mut finetune = exp.finetunes[6 * seed as usize + 2].clone();
+            finetune.stage = format!("haq-edge-random-{seed}");
+            finetune.search = Some(exp.searches.len() - 1);
+            finetune.accuracy.test_top1 = random_top1[seed as usize];
+            exp.finetunes.push(finetune);
+        }
+        // A random search whose episodes differ is no control.
+        let mut other = exp.searches[9].clone();
+        other.stage = "s-edge-random-long".into();
+        other.replicate.params["episodes"] = 600.into();
+        exp.searches.push(other);
+
+        let f = claims(&exp).pop().unwrap();
+        assert_eq!(f.checks.len(), 2, "{f:?}");
+        let check = &f.checks[0];
+        assert_eq!(check.subject, "s-edge-{0,1,2} vs s-edge-random-{0,1,2}");
+        // DDPG 89.0, 89.3, 88.9 against 88.5, 88.9, 88.2: 0.5, 0.4, 0.7 -> [0.15, 0.91].
+        let t = &check.tests[0];
+        assert_eq!(
+            (t.what.as_str(), t.difference.n),
+            ("final top-1, DDPG - random (points)", 3)
+        );
+        assert!(t.difference.ci_low.unwrap() > 0.0, "{t:?}");
+        assert_eq!((check.verdict, f.verdict), (Holds, Holds));
+        assert_eq!(f.checks[1].verdict, NotTested);
+        assert!(
+            f.checks[1].detail.contains("episodes: unset vs 600"),
+            "{:?}",
+            f.checks[1]
+        );
+
+        // Seed 2's control missing: two pairs remain, and the interval is over two.
+        exp.searches.retain(|s| s.stage != "s-edge-random-2");
+        exp.finetunes.retain(|f| f.stage != "haq-edge-random-2");
+        let f = claims(&exp).pop().unwrap();
+        assert_eq!(f.checks[0].tests[0].seeds, [0, 1]);
     }
 }

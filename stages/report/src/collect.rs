@@ -100,6 +100,45 @@ pub fn pair_by<K: PartialEq>(
         .collect()
 }
 
+/// The replicates' stage names as one: the common beginning and end, what differs between
+/// them in braces (`haq@edge-0`, `haq@edge-1` -> `haq@edge-{0,1}`); one name as it is.
+pub fn replicates_label(names: &[&str]) -> String {
+    let [first, rest @ ..] = names else {
+        return String::new();
+    };
+    if rest.is_empty() {
+        return first.to_string();
+    }
+    let common = |a: &str, b: &str, rev: bool| {
+        let pairs: Vec<(char, char)> = if rev {
+            a.chars().rev().zip(b.chars().rev()).collect()
+        } else {
+            a.chars().zip(b.chars()).collect()
+        };
+        pairs.iter().take_while(|(x, y)| x == y).count()
+    };
+    let shortest = names.iter().map(|n| n.chars().count()).min().unwrap_or(0);
+    let prefix = rest
+        .iter()
+        .map(|n| common(first, n, false))
+        .min()
+        .unwrap_or(0);
+    let suffix = rest
+        .iter()
+        .map(|n| common(first, n, true))
+        .min()
+        .unwrap_or(0)
+        .min(shortest - prefix);
+    let middle = |n: &str| -> String {
+        let len = n.chars().count();
+        n.chars().skip(prefix).take(len - prefix - suffix).collect()
+    };
+    let head: String = first.chars().take(prefix).collect();
+    let tail: String = first.chars().skip(first.chars().count() - suffix).collect();
+    let middles: Vec<String> = names.iter().map(|n| middle(n)).collect();
+    format!("{head}{{{}}}{tail}", middles.join(","))
+}
+
 /// The fields of a search's `search_summary` output the report uses.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SearchSummary {
@@ -145,6 +184,15 @@ pub struct Control {
     pub random: Vec<usize>,
 }
 
+/// A random search of a DDPG search's hardware, objective and budget that is not its
+/// control: the params they differ in (beside the agent and the seed), as `key: a vs b`.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub ddpg: String,
+    pub random: String,
+    pub differences: Vec<String>,
+}
+
 impl Experiments {
     /// Searches grouped into replicates (equal params but the seed).
     pub fn search_groups(&self) -> Vec<Vec<usize>> {
@@ -163,7 +211,7 @@ impl Experiments {
     /// Every DDPG experiment that has a random-search control, and the random searches of
     /// the same hardware, objective and budget refused as controls, with the params
     /// they differ in (beside the agent and the seed).
-    pub fn controls(&self) -> (Vec<Control>, Vec<(String, String, Vec<String>)>) {
+    pub fn controls(&self) -> (Vec<Control>, Vec<Refused>) {
         let groups = self.search_groups();
         let (random, ddpg): (Vec<&Vec<usize>>, Vec<&Vec<usize>>) =
             groups.iter().partition(|g| self.searches[g[0]].is_random());
@@ -186,11 +234,11 @@ impl Experiments {
                     && other.summary.budget == first.summary.budget;
                 if same_setting {
                     let (a, b) = (setting(d), setting(r));
-                    refused.push((
-                        first.stage.clone(),
-                        other.stage.clone(),
-                        differences(&a, &b),
-                    ));
+                    refused.push(Refused {
+                        ddpg: first.stage.clone(),
+                        random: other.stage.clone(),
+                        differences: differences(&a, &b),
+                    });
                 }
             }
         }
@@ -384,4 +432,43 @@ fn check_layers(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{experiments, replicated};
+
+    #[test]
+    fn replicate_names_keep_what_they_share_and_brace_what_differs() {
+        assert_eq!(
+            replicates_label(&["a@x-0", "a@x-1", "a@x-12"]),
+            "a@x-{0,1,12}"
+        );
+        assert_eq!(
+            replicates_label(&["haq@edge-ddpg-0", "haq@edge-ddpg-1"]),
+            "haq@edge-ddpg-{0,1}"
+        );
+        assert_eq!(replicates_label(&["s-1-b", "s-2-b"]), "s-{1,2}-b");
+        assert_eq!(replicates_label(&["ab", "abc"]), "ab{,c}");
+        assert_eq!(replicates_label(&["only"]), "only");
+    }
+
+    #[test]
+    fn replicates_group_by_params_but_the_seed_and_pair_by_seed() {
+        let exp = replicated(&experiments(), &[0, 1, 2], |_, _| 88.0);
+        let groups = exp.search_groups();
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups[1], [1, 4, 7], "s-edge at seeds 0, 1, 2");
+        // A finetune group: equal params, policies from one search group.
+        let finetunes = exp.finetune_groups();
+        assert_eq!(finetunes.len(), 6);
+        assert!(finetunes.iter().all(|g| g.len() == 3));
+        let seed = |i: &usize| exp.searches[*i].replicate.seed;
+        assert_eq!(pair_by(&[1, 4, 7], &[7, 1], seed), [(1, 1), (7, 7)]);
+        // Differing in any other param makes another experiment.
+        let mut other = exp.clone();
+        other.searches[7].replicate.params["episodes"] = 600.into();
+        assert_eq!(other.search_groups().len(), 4);
+    }
 }

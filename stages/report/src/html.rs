@@ -24,7 +24,7 @@ const STYLE: &str =
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #bbb;padding:.25em .6em}\
 th{background:#eee}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 .note,.rule{color:#555;font-size:.9em}img{max-width:100%;border:1px solid #ddd}\
-figure{margin:1.5em 0}.holds{color:#176f2c}.does-not-hold{color:#b3261e}.not-tested{color:#777}\
+figure{margin:1.5em 0}.holds{color:#176f2c}.does-not-hold{color:#b3261e}.not-tested{color:#777}.undecided{color:#a05a00}\
 .claim h3 span{font-size:.85em;margin-left:.5em}";
 
 pub fn index(

@@ -22,7 +22,12 @@ impl Stat {
         if n == 0 {
             return None;
         }
-        let mean = samples.iter().sum::<f64>() / n as f64;
+        // Equal samples (a fixed policy's cost) have their value as the mean, exactly.
+        let mean = if samples.iter().all(|x| *x == samples[0]) {
+            samples[0]
+        } else {
+            samples.iter().sum::<f64>() / n as f64
+        };
         let half = (n >= 2).then(|| {
             let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
             t_975(n - 1) * (var / n as f64).sqrt()
@@ -91,20 +96,58 @@ pub enum Side {
     AtMost,
 }
 
-/// A claimed difference tested against noise.
+/// A claim's (or one comparison's) verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Outcome {
+pub enum Verdict {
     /// The whole interval lies on the claimed side (a single sample: the sample does).
+    #[serde(rename = "holds")]
     Holds,
     /// The whole interval lies on the other side.
+    #[serde(rename = "does not hold")]
     DoesNotHold,
     /// The interval contains the threshold.
+    #[serde(rename = "undecided")]
     Undecided,
+    /// The workflow lacks the experiment.
+    #[serde(rename = "not tested")]
+    NotTested,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::DoesNotHold => "does not hold",
+            Verdict::Undecided => "undecided",
+            Verdict::NotTested => "not tested",
+        }
+    }
+
+    pub fn from(holds: bool) -> Verdict {
+        if holds {
+            Verdict::Holds
+        } else {
+            Verdict::DoesNotHold
+        }
+    }
+
+    /// Several verdicts as one: does not hold if any does not, else undecided if any is,
+    /// else holds if any was tested; the untested are left out.
+    pub fn all(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        let tested: Vec<Verdict> = verdicts
+            .into_iter()
+            .filter(|v| *v != Verdict::NotTested)
+            .collect();
+        [Verdict::DoesNotHold, Verdict::Undecided, Verdict::Holds]
+            .into_iter()
+            .find(|v| tested.contains(v))
+            .unwrap_or(Verdict::NotTested)
+    }
 }
 
 /// Tests the claim that `diff` lies on `side` of `threshold`: decided only when its
 /// confidence interval lies wholly on one side; with one sample, on that sample.
-pub fn test(diff: &Stat, threshold: f64, side: Side) -> Outcome {
+pub fn test(diff: &Stat, threshold: f64, side: Side) -> Verdict {
     let (low, high) = (
         diff.ci_low.unwrap_or(diff.mean),
         diff.ci_high.unwrap_or(diff.mean),
@@ -114,11 +157,11 @@ pub fn test(diff: &Stat, threshold: f64, side: Side) -> Outcome {
         Side::AtMost => (high <= threshold, low > threshold),
     };
     if claimed {
-        Outcome::Holds
+        Verdict::Holds
     } else if other {
-        Outcome::DoesNotHold
+        Verdict::DoesNotHold
     } else {
-        Outcome::Undecided
+        Verdict::Undecided
     }
 }
 
@@ -163,7 +206,7 @@ mod tests {
     #[test]
     fn a_claim_holds_fails_or_is_undecided_by_where_the_interval_lies() {
         let diff = |samples: &[f64]| Stat::of(samples).unwrap();
-        use Outcome::*;
+        use Verdict::*;
         // Interval 1.0 +- 0.43: wholly above 0.
         assert_eq!(test(&diff(&[0.9, 1.0, 1.1]), 0.0, Side::AtLeast), Holds);
         // Wholly below 0.
@@ -186,5 +229,18 @@ mod tests {
         // One sample decides on itself; a tie is on the claimed side.
         assert_eq!(test(&diff(&[0.0]), 0.0, Side::AtLeast), Holds);
         assert_eq!(test(&diff(&[-0.01]), 0.0, Side::AtLeast), DoesNotHold);
+    }
+
+    #[test]
+    fn verdicts_combine_worst_first_and_ignore_the_untested() {
+        use Verdict::*;
+        assert_eq!(Verdict::all([Holds, Undecided, Holds]), Undecided);
+        assert_eq!(
+            Verdict::all([Undecided, DoesNotHold, NotTested]),
+            DoesNotHold
+        );
+        assert_eq!(Verdict::all([Holds, NotTested]), Holds);
+        assert_eq!(Verdict::all([NotTested]), NotTested);
+        assert_eq!(Verdict::all([]), NotTested);
     }
 }

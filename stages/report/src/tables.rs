@@ -9,7 +9,8 @@ use polars::prelude::{Column, DataFrame};
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::{Unit, MODEL_NAMES};
 
-use crate::collect::{Experiments, Finetune};
+use crate::collect::{replicates_label, Experiments, Finetune};
+use crate::stats::Stat;
 
 /// Relative slack when comparing a cost with a budget computed from the same tables.
 pub const COST_TOLERANCE: f64 = 1e-9;
@@ -62,25 +63,46 @@ impl std::fmt::Display for Width {
     }
 }
 
+/// One row: a fixed-bit baseline, a searched policy or the float model, over its
+/// replicates (finetunes equal but for the seed, of replicates of one search).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub method: Method,
     pub weights: Width,
     /// `None` in k-means mode, which leaves activations in float.
     pub activations: Option<Width>,
-    pub top1: f64,
-    pub top5: f64,
+    pub top1: Stat,
+    pub top5: Stat,
     /// In the table's [`PaperTable::unit`]; `None` where the cost model cannot cost the
     /// row (the float model on latency and energy models, whose tables stop at 8 bits).
-    pub cost: Option<f64>,
+    pub cost: Option<Stat>,
+    /// One per replicate, by seed; empty for the float model, which is not finetuned.
+    pub samples: Vec<Sample>,
     /// The HAQ search's budget.
     pub budget: Option<Budget>,
-    /// The stage the row's numbers come from.
+    /// The stages the row's numbers come from: one name, or the replicates' names with
+    /// what differs in braces (`haq@edge-{0,1,2}`).
     pub stage: String,
     /// For a HAQ row, the index (in the table's rows) of the fixed-bit row it is compared
     /// with: the one costing the search's budget (a `match` budget's baseline), if any.
     /// The row is listed under the cheapest fixed-bit row costing at least its budget.
     pub baseline: Option<usize>,
+}
+
+/// One replicate of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub seed: u64,
+    pub stage: String,
+    pub top1: f64,
+    pub cost: Option<f64>,
+}
+
+impl Row {
+    /// The replicates, `None` for the float model.
+    pub fn n(&self) -> Option<usize> {
+        (!self.samples.is_empty()).then_some(self.samples.len())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,25 +157,27 @@ fn objective_rank(objective: Resource) -> u8 {
 
 fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     let unit = objective.unit();
-    let haq: Vec<(&Finetune, f64)> = exp
-        .finetunes
+    let groups = exp.finetune_groups();
+    let first = |g: &[usize]| &exp.finetunes[g[0]];
+    let search_of = |g: &[usize]| first(g).search.map(|i| &exp.searches[i]);
+    let haq: Vec<(&[usize], f64)> = groups
         .iter()
-        .filter(|f| {
-            f.search.is_some_and(|i| {
-                let s = &exp.searches[i].summary;
-                s.objective == objective && s.hardware == hardware
-            })
+        .filter_map(|g| {
+            let s = search_of(g)?;
+            (s.summary.objective == objective && s.summary.hardware == hardware)
+                .then_some((g.as_slice(), s.summary.budget_value))
         })
-        .map(|f| (f, exp.searches[f.search.unwrap()].summary.budget_value))
         .collect();
-    let linear = haq[0].0.policy.is_linear();
-    let mut fixed: Vec<(&Finetune, f64)> = exp
-        .finetunes
+    let linear = first(haq[0].0).policy.is_linear();
+    let mut fixed: Vec<(&[usize], f64)> = groups
         .iter()
-        .filter(|f| f.search.is_none() && f.policy.is_linear() == linear)
-        .filter_map(|f| Some((f, f.cost(hardware, unit)?)))
+        .filter(|g| first(g).search.is_none() && first(g).policy.is_linear() == linear)
+        .filter_map(|g| Some((g.as_slice(), first(g).cost(hardware, unit)?)))
         .collect();
-    fixed.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.stage.cmp(&b.0.stage)));
+    fixed.sort_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then_with(|| first(a.0).stage.cmp(&first(b.0).stage))
+    });
     // Each HAQ row goes under the cheapest baseline its budget does not undercut.
     let baseline_of = |budget: f64| {
         fixed
@@ -167,53 +191,51 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         _ => cost,
     };
     let float_weights: usize = exp.layers.iter().map(|l| l.shape.params).sum();
+    let single = |v: f64| Stat::of(&[v]).expect("one sample");
     let mut rows = vec![Row {
         method: Method::Float,
         weights: Width::Bits(32),
         activations: linear.then_some(Width::Bits(32)),
-        top1: exp.float.test_top1,
-        top5: exp.float.test_top5,
-        cost: (unit == Unit::Bytes).then(|| display(4.0 * float_weights as f64)),
+        top1: single(exp.float.test_top1),
+        top5: single(exp.float.test_top5),
+        cost: (unit == Unit::Bytes).then(|| single(display(4.0 * float_weights as f64))),
+        samples: Vec::new(),
         budget: None,
         stage: String::new(),
         baseline: None,
     }];
-    let haq_row = |f: &Finetune, baseline: Option<usize>| Row {
-        method: if exp.searches[f.search.unwrap()].is_random() {
+    let cost = |f: &Finetune| f.cost(hardware, unit).map(display);
+    let haq_row = |g: &[usize], baseline: Option<usize>| {
+        let search = search_of(g).expect("a searched row");
+        let method = if search.is_random() {
             Method::RandomSearch
         } else {
             Method::Haq
-        },
-        weights: Width::Flexible,
-        activations: linear.then_some(Width::Flexible),
-        top1: f.accuracy.test_top1,
-        top5: f.accuracy.test_top5,
-        cost: f.cost(hardware, unit).map(display),
-        budget: Some(exp.searches[f.search.unwrap()].summary.budget.clone()),
-        stage: f.stage.clone(),
-        baseline,
+        };
+        let flexible = linear.then_some(Width::Flexible);
+        let budget = Some(search.summary.budget.clone());
+        replicates_row(
+            exp,
+            g,
+            &cost,
+            method,
+            (Width::Flexible, flexible),
+            budget,
+            baseline,
+        )
     };
-    for (i, (f, cost)) in fixed.iter().enumerate() {
-        let (weights, activations) = uniform_bits(f);
+    for (i, (g, fixed_cost)) in fixed.iter().enumerate() {
+        let method = if linear {
+            Method::Pact
+        } else {
+            Method::DeepCompression
+        };
         let at = rows.len();
-        rows.push(Row {
-            method: if linear {
-                Method::Pact
-            } else {
-                Method::DeepCompression
-            },
-            weights,
-            activations,
-            top1: f.accuracy.test_top1,
-            top5: f.accuracy.test_top5,
-            cost: Some(display(*cost)),
-            budget: None,
-            stage: f.stage.clone(),
-            baseline: None,
-        });
+        let bits = uniform_bits(first(g));
+        rows.push(replicates_row(exp, g, &cost, method, bits, None, None));
         // Compared with it only when it costs the budget: a search below a baseline's
         // cost (the abstract's ratio budgets) has no same-cost baseline.
-        let same_cost = |budget: f64| *cost <= budget * (1.0 + COST_TOLERANCE);
+        let same_cost = |budget: f64| *fixed_cost <= budget * (1.0 + COST_TOLERANCE);
         for (h, budget) in &haq {
             if baseline_of(*budget) == Some(i) {
                 rows.push(haq_row(h, same_cost(*budget).then_some(at)));
@@ -232,7 +254,7 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
         Resource::Size => ("Model size against Deep Compression", "size"),
         Resource::Bops => ("BOPs-constrained quantization", "bops"),
     };
-    let batch = haq[0].0.batch(hardware).unwrap_or(1.0);
+    let batch = first(haq[0].0).batch(hardware).unwrap_or(1.0);
     // The size model is named like its objective: `table-size`, not `table-size-size`.
     let (name, title) = if hardware == name {
         (format!("table-{name}"), what.to_string())
@@ -254,14 +276,55 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     }
 }
 
+/// The row of the replicates `g` (indices into the finetunes), each costed by `cost`.
+fn replicates_row(
+    exp: &Experiments,
+    g: &[usize],
+    cost: &dyn Fn(&Finetune) -> Option<f64>,
+    method: Method,
+    (weights, activations): (Width, Option<Width>),
+    budget: Option<Budget>,
+    baseline: Option<usize>,
+) -> Row {
+    let members: Vec<&Finetune> = g.iter().map(|i| &exp.finetunes[*i]).collect();
+    let samples: Vec<Sample> = members
+        .iter()
+        .map(|f| Sample {
+            seed: f.replicate.seed,
+            stage: f.stage.clone(),
+            top1: f.accuracy.test_top1,
+            cost: cost(f),
+        })
+        .collect();
+    let stat = |v: &dyn Fn(&Finetune) -> f64| {
+        Stat::of(&members.iter().map(|f| v(f)).collect::<Vec<_>>()).expect("a member")
+    };
+    let costs: Option<Vec<f64>> = samples.iter().map(|s| s.cost).collect();
+    let names: Vec<&str> = members.iter().map(|f| f.stage.as_str()).collect();
+    Row {
+        method,
+        weights,
+        activations,
+        top1: stat(&|f| f.accuracy.test_top1),
+        top5: stat(&|f| f.accuracy.test_top5),
+        cost: costs.and_then(|c| Stat::of(&c)),
+        samples,
+        budget,
+        stage: replicates_label(&names),
+        baseline,
+    }
+}
+
 /// The paper's case against proxies (its Section 1): for every latency search matched to
 /// a fixed-bit baseline, the search matched to the same baseline in bit operations, its
 /// policy's latency looked up on the same hardware. Rows: the baseline, HAQ under the
 /// latency budget, HAQ under the BOPs budget; named `table-proxy-<hardware>`.
 pub fn proxy_tables(exp: &Experiments) -> Vec<PaperTable> {
+    let groups = exp.finetune_groups();
+    let search_of = |g: &[usize]| &exp.searches[exp.finetunes[g[0]].search.expect("searched")];
     let searched = |objective: Resource| {
-        exp.finetunes.iter().filter(move |f| {
-            f.search.is_some_and(|i| {
+        groups.iter().filter(move |g| {
+            exp.finetunes[g[0]].search.is_some_and(|i| {
                 let s = &exp.searches[i];
                 !s.is_random() && s.summary.objective == objective
             })
@@ -269,42 +332,42 @@ pub fn proxy_tables(exp: &Experiments) -> Vec<PaperTable> {
     };
     let mut tables = Vec::new();
     for bops in searched(Resource::Bops) {
-        let bops_budget = &exp.searches[bops.search.unwrap()].summary.budget;
+        let bops_budget = &search_of(bops).summary.budget;
         for direct in searched(Resource::Latency) {
-            let summary = &exp.searches[direct.search.unwrap()].summary;
+            let summary = &search_of(direct).summary;
             if !matches!(summary.budget, Budget::Match(_)) || summary.budget != *bops_budget {
                 continue;
             }
             let hardware = summary.hardware.as_str();
             let paper = table(exp, Resource::Latency, hardware);
-            let Some(haq) = paper.rows.iter().find(|r| r.stage == direct.stage) else {
+            let direct_stage = &exp.finetunes[direct[0]].stage;
+            let Some(haq) = paper
+                .rows
+                .iter()
+                .find(|r| r.samples.iter().any(|s| s.stage == *direct_stage))
+            else {
                 continue;
             };
             let Some(baseline) = haq.baseline.map(|i| paper.rows[i].clone()) else {
                 continue;
             };
+            let cost = |f: &Finetune| f.cost(hardware, Unit::Ms);
+            let bits = (haq.weights, haq.activations);
+            let budget = Some(bops_budget.clone());
+            let bops_row = replicates_row(exp, bops, &cost, Method::HaqBops, bits, budget, Some(0));
             let rows = vec![
                 baseline,
                 Row {
                     baseline: Some(0),
                     ..haq.clone()
                 },
-                Row {
-                    method: Method::HaqBops,
-                    top1: bops.accuracy.test_top1,
-                    top5: bops.accuracy.test_top5,
-                    cost: bops.cost(hardware, Unit::Ms),
-                    budget: Some(bops_budget.clone()),
-                    stage: bops.stage.clone(),
-                    baseline: Some(0),
-                    ..haq.clone()
-                },
+                bops_row,
             ];
             tables.push(PaperTable {
                 name: format!("table-proxy-{hardware}"),
                 title: format!(
                     "A BOPs budget against the latency budget on {hardware} (batch {})",
-                    direct.batch(hardware).unwrap_or(1.0)
+                    exp.finetunes[direct[0]].batch(hardware).unwrap_or(1.0)
                 ),
                 proxy: true,
                 rows,
@@ -404,10 +467,25 @@ impl PaperTable {
                 r.activations.map(|a| a.to_string())
             }));
         }
+        // Each statistic as its mean and, for people's formats to fold in, its interval.
+        let stat = |name: &str, f: &dyn Fn(&Row) -> Option<Stat>| {
+            [
+                number(name, &|r| f(r).map(|s| s.mean)),
+                number(&format!("{name}_ci_low"), &|r| f(r)?.ci_low),
+                number(&format!("{name}_ci_high"), &|r| f(r)?.ci_high),
+            ]
+        };
+        columns.extend(stat("top1", &|r| Some(r.top1)));
+        columns.extend(stat("top5", &|r| Some(r.top5)));
+        columns.extend(stat(self.cost_column(), &|r| r.cost));
         columns.extend([
-            number("top1", &|r| Some(r.top1)),
-            number("top5", &|r| Some(r.top5)),
-            number(self.cost_column(), &|r| r.cost),
+            Column::new(
+                "n".into(),
+                self.rows
+                    .iter()
+                    .map(|r| r.n().map(|n| n as u32))
+                    .collect::<Vec<_>>(),
+            ),
             text("budget", &|r| r.budget.as_ref().map(ToString::to_string)),
             text("stage", &|r| (!r.stage.is_empty()).then(|| r.stage.clone())),
         ]);
@@ -443,7 +521,14 @@ mod tests {
     fn shape(t: &PaperTable) -> Vec<(Method, &str, Option<f64>, Option<usize>)> {
         t.rows
             .iter()
-            .map(|r| (r.method, r.stage.as_str(), r.cost, r.baseline))
+            .map(|r| {
+                (
+                    r.method,
+                    r.stage.as_str(),
+                    r.cost.map(|c| c.mean),
+                    r.baseline,
+                )
+            })
             .collect()
     }
 
@@ -554,7 +639,7 @@ mod tests {
         assert_eq!(
             csv.lines().nth(3),
             Some(
-                "HAQ (BOPs budget),flexible,flexible,88.5,99.0,1.3,the cost of uniform:4,haq-bops"
+                "HAQ (BOPs budget),flexible,flexible,88.5,,,99.0,,,1.3,,,1,the cost of uniform:4,haq-bops"
             )
         );
         // The BOPs search has its own paper table, in GBOPs; no baseline costs BOPs here.
@@ -563,7 +648,7 @@ mod tests {
             (bops.name.as_str(), bops.cost_column()),
             ("table-bops", "gbops")
         );
-        assert_eq!(bops.rows[1].cost, Some(0.5));
+        assert_eq!(bops.rows[1].cost.map(|c| c.mean), Some(0.5));
         // Without a latency search at the same budget there is no comparison.
         exp.searches[3].summary.budget = Budget::Match("uniform:8".into());
         assert!(proxy_tables(&exp).is_empty());
@@ -579,18 +664,62 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "method,weights,activations,top1,top5,latency_ms,budget,stage",
-                "Float,32,32,91.0,99.5,,,",
-                "PACT,4,4,88.0,99.0,1.0,,pact@4",
-                "HAQ,flexible,flexible,89.0,99.0,0.95,the cost of uniform:4,haq-edge",
-                "PACT,8,8,90.0,99.0,2.0,,pact@8",
+                "method,weights,activations,top1,top1_ci_low,top1_ci_high,top5,top5_ci_low,\
+                 top5_ci_high,latency_ms,latency_ms_ci_low,latency_ms_ci_high,n,budget,stage",
+                "Float,32,32,91.0,,,99.5,,,,,,,,",
+                "PACT,4,4,88.0,,,99.0,,,1.0,,,1,,pact@4",
+                "HAQ,flexible,flexible,89.0,,,99.0,,,0.95,,,1,the cost of uniform:4,haq-edge",
+                "PACT,8,8,90.0,,,99.0,,,2.0,,,1,,pact@8",
             ]
         );
         let size = csv(&tables[2]);
         assert_eq!(
             size.lines().next(),
-            Some("method,weights,top1,top5,size_mib,budget,stage")
+            Some(
+                "method,weights,top1,top1_ci_low,top1_ci_high,top5,top5_ci_low,top5_ci_high,\
+                 size_mib,size_mib_ci_low,size_mib_ci_high,n,budget,stage"
+            )
         );
         assert_eq!(size.lines().count(), 4);
+    }
+
+    #[test]
+    fn replicates_make_one_row_with_their_mean_interval_and_n() {
+        use crate::testdata::replicated;
+        let top1 = |stage: &str, seed: u64| {
+            if stage == "haq-edge" {
+                [89.0, 89.3, 88.9][seed as usize]
+            } else {
+                88.0
+            }
+        };
+        let exp = replicated(&experiments(), &[0, 1, 2], top1);
+        let edge = &paper_tables(&exp)[0];
+        use Method::*;
+        assert_eq!(
+            shape(edge),
+            [
+                (Float, "", None, None),
+                (Pact, "pact@4-{0,1,2}", Some(1.0), None),
+                (Haq, "haq-edge-{0,1,2}", Some(0.95), Some(1)),
+                (Pact, "pact@8-{0,1,2}", Some(2.0), None),
+            ]
+        );
+        let haq = &edge.rows[2];
+        assert_eq!((haq.n(), haq.top1.n), (Some(3), 3));
+        assert!((haq.top1.mean - 89.066_666_7).abs() < 1e-6);
+        let seeds: Vec<u64> = haq.samples.iter().map(|s| s.seed).collect();
+        assert_eq!(seeds, [0, 1, 2]);
+        let md = formats::markdown(&edge.title, "", &edge.frame().unwrap());
+        // s = 0.208167, t(2) = 4.3027: half-width 0.5171.
+        assert!(
+            md.contains("| HAQ | flexible | flexible | 89.07 ± 0.52 (n=3) | 99.00 | 0.9500 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| PACT | 4 | 4 | 88.00 (n=3) | 99.00 | 1.000 |"),
+            "{md}"
+        );
+        assert_eq!(edge.rows[0].n(), None);
     }
 }

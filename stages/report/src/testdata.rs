@@ -242,3 +242,35 @@ pub fn experiments() -> Experiments {
         finetunes,
     }
 }
+
+/// `exp` with every search and finetune run at each of `seeds`: replicate `<stage>-<seed>`,
+/// a finetune's of the search replicate of its seed, its top-1 `top1(stage, seed)`.
+pub fn replicated(
+    exp: &Experiments,
+    seeds: &[u64],
+    top1: impl Fn(&str, u64) -> f64,
+) -> Experiments {
+    let n = exp.searches.len();
+    let mut out = Experiments {
+        searches: Vec::new(),
+        finetunes: Vec::new(),
+        ..exp.clone()
+    };
+    for (k, &seed) in seeds.iter().enumerate() {
+        for s in &exp.searches {
+            let mut r = s.clone();
+            r.stage = format!("{}-{seed}", s.stage);
+            r.replicate.seed = seed;
+            out.searches.push(r);
+        }
+        for f in &exp.finetunes {
+            let mut r = f.clone();
+            r.stage = format!("{}-{seed}", f.stage);
+            r.replicate.seed = seed;
+            r.search = f.search.map(|i| k * n + i);
+            r.accuracy.test_top1 = top1(&f.stage, seed);
+            out.finetunes.push(r);
+        }
+    }
+    out
+}
