@@ -57,6 +57,9 @@ struct Params {
     /// `ddpg` (HAQ's agent) or `random` (random search, the control).
     #[serde(default)]
     agent: AgentKind,
+    /// DDPG updates per episode, all taken after it; unset: one per step (the paper's).
+    #[serde(default)]
+    updates_per_episode: Option<usize>,
     /// How an episode scores its policy: `calibrate` (batch-norm statistics
     /// re-estimated on `calibrate_images` images, no SGD) or `finetune` (the paper's:
     /// `finetune_steps` SGD steps of `finetune_batch` images).
@@ -260,6 +263,9 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     if let Some(bits) = p.bits {
         BitRange::new(bits.min, bits.max)?;
     }
+    if let Some(k) = p.updates_per_episode {
+        range("updates_per_episode", k, 1, 1_000_000)?;
+    }
     Ok(Checked {
         settings,
         p,
@@ -328,6 +334,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
             warmup: p.warmup,
             episodes: p.episodes,
             random: p.agent == AgentKind::Random,
+            updates_per_episode: p.updates_per_episode,
             ..DdpgConfig::default()
         },
         fill_budget: p.fill_budget,

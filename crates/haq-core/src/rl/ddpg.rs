@@ -45,6 +45,10 @@ pub struct DdpgConfig {
     pub random: bool,
     /// Step size of the reward baseline's moving average.
     pub baseline_rate: f64,
+    /// None (the paper's): one update per transition stored. Some(k): k updates when an
+    /// episode's last transition is stored instead, as the updates cost most of an
+    /// episode's agent time and dominate a short episode (docs/performance.md).
+    pub updates_per_episode: Option<usize>,
 }
 
 impl Default for DdpgConfig {
@@ -66,6 +70,7 @@ impl Default for DdpgConfig {
             episodes: 600,
             random: false,
             baseline_rate: 0.5,
+            updates_per_episode: None,
         }
     }
 }
@@ -287,11 +292,21 @@ impl Agent {
         }
     }
 
-    /// Stores a transition of `episode`; after the warm-up, also takes one update (a
-    /// random agent never does).
+    /// Stores a transition of `episode`; after the warm-up, also takes its updates (a
+    /// random agent never does): one, or with `updates_per_episode` all of the episode's
+    /// on its last transition, so that no update state spans a checkpoint.
     pub fn observe(&mut self, transition: Transition, episode: usize) {
+        let done = transition.done;
         self.replay.push(transition);
-        if self.sigma(episode).is_some() {
+        if self.sigma(episode).is_none() {
+            return;
+        }
+        let updates = match self.config.updates_per_episode {
+            None => 1,
+            Some(k) if done => k,
+            Some(_) => 0,
+        };
+        for _ in 0..updates {
             self.update();
         }
     }

@@ -129,10 +129,13 @@ impl<'a> Search<'a> {
         if agent_config.batch_size == 0
             || agent_config.replay_episodes == 0
             || agent_config.hidden == 0
+            || agent_config.updates_per_episode == Some(0)
         {
             return Err(Error::Config {
                 field: "agent".into(),
-                problem: "hidden, batch_size and replay_episodes must be at least 1".into(),
+                problem:
+                    "hidden, batch_size, replay_episodes and updates_per_episode must be at least 1"
+                        .into(),
             });
         }
         let env = Env::new(layers, config.mode, bits)?;
