@@ -75,6 +75,60 @@ fn a_changed_param_reruns_that_stage_and_its_dependents_only() {
     assert!(back.contains("0 ran, 4 up to date"), "{back}");
 }
 
+/// Replicates of `b` at two seeds, each with its own downstream `c`, sharing `a`.
+const REPLICATES: &str = "
+name: replicates
+seed: 7
+stages:
+  a:
+    run: example
+    params: {steps: 2}
+  b:
+    run: example
+    needs: [a]
+    matrix: {seed: &seeds [0, 1]}
+    params: {steps: 2}
+  c:
+    run: example
+    needs: [\"b@${matrix.seed}\"]
+    matrix: {seed: *seeds}
+    params: {steps: 1}
+";
+
+#[test]
+fn replicates_share_their_upstream_run_and_a_new_seed_runs_only_its_replicates() {
+    let p = Project::new(REPLICATES);
+    let first = ok(&p.haq(&["run"]));
+    assert!(first.contains("5 ran, 0 up to date"), "{first}");
+    let stages: Vec<String> = p.runs().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        stages.iter().filter(|s| *s == "a").count(),
+        1,
+        "one a for every replicate: {stages:?}"
+    );
+    // Each replicate ran with its seed, the matrix's, not the workflow's 7.
+    let params = String::from_utf8(p.haq(&["show", "b@1"]).stdout).unwrap();
+    assert!(
+        params.contains("\"seed\": 1") || params.contains("seed: 1"),
+        "{params}"
+    );
+
+    // A third seed: only its replicates run; the first two are up to date.
+    let three = REPLICATES.replace("[0, 1]", "[0, 1, 2]");
+    std::fs::write(p.path("workflow.yaml"), three).unwrap();
+    let status = String::from_utf8(p.haq(&["status"]).stdout).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("b@2 ") && l.contains("never run")),
+        "{status}"
+    );
+    let out = ok(&p.haq(&["run"]));
+    assert!(out.contains("2 ran, 5 up to date"), "{out}");
+    let new: Vec<String> = p.runs().into_iter().skip(5).map(|(s, _)| s).collect();
+    assert_eq!(new, ["b@2", "c@2"]);
+}
+
 #[test]
 fn run_selects_targets_with_their_upstream_and_force_reruns() {
     let p = Project::new(CHAIN);

@@ -93,10 +93,12 @@ fn run_and_kill_when(project: &Project, what: &str, mut ready: impl FnMut(&Store
     assert!(!out.status.success(), "haq run was killed");
 }
 
-/// A running run of stage kind `kind` that has logged at least `metrics` metric rows.
-fn running(store: &Store, kind: &str, metrics: usize) -> bool {
+/// A running run of stage kind `kind`, of a stage named `prefix...`, that has logged at
+/// least `metrics` metric rows.
+fn running(store: &Store, kind: &str, prefix: &str, metrics: usize) -> bool {
     store.runs(None).unwrap().into_iter().any(|r| {
         r.kind == kind
+            && r.stage.starts_with(prefix)
             && r.status == RunStatus::Running
             && store.metrics(r.id, None).unwrap().len() >= metrics
     })
@@ -178,12 +180,17 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         assert!(rows.contains("HAQ"), "{table} has no HAQ row:\n{rows}");
     }
     // The BOPs search beside each latency search, its policy's latency looked up there.
-    for hardware in ["bismo-edge", "bismo-cloud", "bitfusion"] {
+    // On the edge the rows are replicates, named together (a quoted CSV field).
+    for (hardware, haq) in [
+        ("bismo-edge", "\"haq-edge@ddpg-{0,1}\""),
+        ("bismo-cloud", "haq-latency@bismo-cloud"),
+        ("bitfusion", "haq-latency@bitfusion"),
+    ] {
         let rows = csv_rows(&files[&format!("table-proxy-{hardware}.csv")]);
         assert_eq!(rows.len(), 3, "{hardware}: {rows:?}");
         assert!(rows[0].starts_with("PACT,4,4,"), "{rows:?}");
         assert!(
-            rows[1].starts_with("HAQ,") && rows[1].ends_with(&format!(",haq-latency@{hardware}")),
+            rows[1].starts_with("HAQ,") && rows[1].ends_with(&format!(",{haq}")),
             "{rows:?}"
         );
         assert!(
@@ -208,25 +215,37 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         .expect("claims.json: {claims: [...]}");
     let ids: Vec<&str> = claims.iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["a", "b", "c", "d", "e", "f"]);
+    // The replicated comparison: DDPG against random search on the edge, paired by seed.
+    let f = &claims[5]["checks"][0];
+    assert_eq!(
+        f["subject"], "search-edge@ddpg-{0,1} vs search-edge@random-{0,1}",
+        "{f}"
+    );
+    assert_eq!(f["tests"][0]["n"], 2, "{f}");
+    assert_eq!(f["tests"][0]["seeds"], serde_json::json!([0, 1]), "{f}");
+    assert!(
+        f["tests"][0]["ci_low"].is_f64() && f["tests"][0]["ci_high"].is_f64(),
+        "{f}"
+    );
     for claim in claims {
-        // Every experiment is in the smoke workflow, so every claim is decided.
+        // Every experiment is in the smoke workflow, so every claim is tested.
         let verdict = claim["verdict"].as_str().unwrap();
         assert!(
-            ["holds", "does not hold"].contains(&verdict),
+            ["holds", "does not hold", "undecided"].contains(&verdict),
             "claim {}: {verdict}",
             claim["id"]
         );
         println!("claim ({}): {verdict}", claim["id"].as_str().unwrap());
     }
 
-    // Killed during a search, then during a finetune, then resumed to the end.
+    // Killed during a replicated search, then during a finetune, then resumed to the end.
     let killed = Project::new("");
     std::fs::write(killed.path("smoke.yaml"), SMOKE).unwrap();
-    run_and_kill_when(&killed, "a search's first episode", |s| {
-        running(s, "search", 1)
+    run_and_kill_when(&killed, "a replicate's first episode", |s| {
+        running(s, "search", "search-edge@ddpg-1", 1)
     });
     run_and_kill_when(&killed, "a finetune in progress", |s| {
-        running(s, "finetune", 0)
+        running(s, "finetune", "", 0)
     });
     let resumed = ok(&killed.haq(&["run", "-f", "smoke.yaml"]));
     assert!(

@@ -245,17 +245,6 @@ impl Experiments {
         (controls, refused)
     }
 
-    /// Every DDPG search and its random-search control of the same seed, as indices
-    /// into [`Experiments::searches`].
-    pub fn control_pairs(&self) -> Vec<(usize, usize)> {
-        let seed = |i: &usize| self.searches[*i].replicate.seed;
-        self.controls()
-            .0
-            .iter()
-            .flat_map(|c| pair_by(&c.ddpg, &c.random, seed))
-            .collect()
-    }
-
     /// The finetune of `searches[i]`'s best policy, if any.
     pub fn finetune_of(&self, i: usize) -> Option<&Finetune> {
         self.finetunes.iter().find(|f| f.search == Some(i))

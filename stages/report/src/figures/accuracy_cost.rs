@@ -1,6 +1,9 @@
-//! Test top-1 of every finetuned policy against its cost, per hardware and unit.
+//! Test top-1 of every finetuned policy against its cost, per hardware and unit; the
+//! replicates of one experiment as one point at their means, the 95% confidence interval
+//! of their top-1 as an error bar.
 
 use super::*;
+use crate::stats::Stat;
 
 /// Test top-1 of every finetuned policy against its cost on one hardware, in one unit.
 pub(super) struct AccuracyCost<'a> {
@@ -96,12 +99,22 @@ impl AccuracyCost<'_> {
         }
     }
 
-    fn points(&self) -> Vec<(&Finetune, f64)> {
+    /// One point per experiment: its first replicate (for the series and label), the mean
+    /// cost, and the top-1 over its replicates.
+    fn points(&self) -> Vec<(&Finetune, f64, Stat)> {
         let scale = self.axis().1;
         self.exp
-            .finetunes
+            .finetune_groups()
             .iter()
-            .filter_map(|f| Some((f, f.cost(&self.hardware, self.unit)? * scale)))
+            .filter_map(|g| {
+                let members: Vec<&Finetune> = g.iter().map(|i| &self.exp.finetunes[*i]).collect();
+                let costs: Option<Vec<f64>> = members
+                    .iter()
+                    .map(|f| Some(f.cost(&self.hardware, self.unit)? * scale))
+                    .collect();
+                let top1: Vec<f64> = members.iter().map(|f| f.accuracy.test_top1).collect();
+                Some((members[0], Stat::of(&costs?)?.mean, Stat::of(&top1)?))
+            })
             .collect()
     }
 }
@@ -133,7 +146,7 @@ impl Plot for AccuracyCost<'_> {
         let points = self.points();
         let float = self.exp.float.test_top1;
         let mut entries: Vec<(String, Mark)> = Vec::new();
-        for (f, _) in &points {
+        for (f, _, _) in &points {
             let s = point_series(self.exp, f);
             if !entries.iter().any(|(name, _)| *name == s.0) {
                 entries.push(s);
@@ -143,12 +156,12 @@ impl Plot for AccuracyCost<'_> {
         let (top, body) = area.split_vertically(legend_height(2));
         legend(&top, &entries)?;
 
-        let x = padded(points.iter().map(|(_, c)| *c));
+        let x = padded(points.iter().map(|(_, c, _)| *c));
         let x = x.start.max(0.0)..x.end;
         let y = padded(
             points
                 .iter()
-                .map(|(f, _)| f.accuracy.test_top1)
+                .flat_map(|(_, _, t)| [t.ci_low.unwrap_or(t.mean), t.ci_high.unwrap_or(t.mean)])
                 .chain([float]),
         );
         let mut chart = ChartBuilder::on(&body)
@@ -169,8 +182,16 @@ impl Plot for AccuracyCost<'_> {
             BLACK.stroke_width(1),
         ))?;
         let font = (FONT, 12).into_font();
-        for (f, cost) in &points {
-            let at = (*cost, f.accuracy.test_top1);
+        for (f, cost, top1) in &points {
+            let at = (*cost, top1.mean);
+            // Replicates: the 95% confidence interval of the mean top-1.
+            if let (Some(low), Some(high)) = (top1.ci_low, top1.ci_high) {
+                let color = point_series(self.exp, f).1.color();
+                chart.draw_series([PathElement::new(
+                    vec![(*cost, low), (*cost, high)],
+                    color.stroke_width(2),
+                )])?;
+            }
             let point =
                 EmptyElement::at(at) + Text::new(point_label(self.exp, f), (7, -14), font.clone());
             match point_series(self.exp, f).1 {

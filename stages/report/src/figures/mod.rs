@@ -15,7 +15,7 @@ use plotters::prelude::*;
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::{Unit, MODEL_NAMES};
 
-use crate::collect::{Experiments, Finetune, Search};
+use crate::collect::{replicates_label, Experiments, Finetune, Search};
 use crate::roles::{mean_bits, Bits, Role};
 
 mod accuracy_cost;
@@ -26,7 +26,7 @@ mod search_curve;
 use accuracy_cost::accuracy_cost_plots;
 use bits::policy_groups;
 use roofline::Roofline;
-use search_curve::SearchCurve;
+use search_curve::{ReplicateCurves, SearchCurve};
 
 pub const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 /// The family every figure's text uses; [`load_font`] registers DejaVu Sans under it.
@@ -61,18 +61,40 @@ pub fn figures(exp: &Experiments) -> anyhow::Result<Vec<Figure>> {
         out.push(render(name, &plot)?);
     }
     // A random search is drawn on the curve of the DDPG search it controls, and alone
-    // only when it controls none.
-    let pairs = exp.control_pairs();
-    for (i, search) in exp.searches.iter().enumerate() {
-        if pairs.iter().any(|(_, r)| *r == i) {
+    // only when it controls none; replicates as one figure of their means.
+    let (controls, _) = exp.controls();
+    for g in exp.search_groups() {
+        if controls.iter().any(|c| c.random == g) {
             continue;
         }
-        let control = pairs.iter().find(|(d, _)| *d == i);
-        let plot = SearchCurve {
-            search,
-            control: control.map(|(_, r)| &exp.searches[*r]),
-        };
-        out.push(render(format!("search-{}", slug(&search.stage)), &plot)?);
+        let control = controls.iter().find(|c| c.ddpg == g).map(|c| &c.random[..]);
+        let searches: Vec<&Search> = g.iter().map(|i| &exp.searches[*i]).collect();
+        let controls: Vec<&Search> = control
+            .unwrap_or_default()
+            .iter()
+            .map(|i| &exp.searches[*i])
+            .collect();
+        let label = replicates_label(
+            &searches
+                .iter()
+                .map(|s| s.stage.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let name = format!("search-{}", slug(&label));
+        if searches.len() == 1 && controls.len() <= 1 {
+            let plot = SearchCurve {
+                search: searches[0],
+                control: controls.first().copied(),
+            };
+            out.push(render(name, &plot)?);
+        } else {
+            let plot = ReplicateCurves {
+                label,
+                searches,
+                controls,
+            };
+            out.push(render(name, &plot)?);
+        }
     }
     for (name, plot) in accuracy_cost_plots(exp) {
         out.push(render(name, &plot)?);
@@ -199,6 +221,18 @@ enum Mark {
     Circle(RGBAColor),
     Triangle(RGBAColor),
     Square(RGBAColor),
+}
+
+impl Mark {
+    fn color(self) -> RGBAColor {
+        match self {
+            Mark::Bar(c)
+            | Mark::Line(c)
+            | Mark::Circle(c)
+            | Mark::Triangle(c)
+            | Mark::Square(c) => c,
+        }
+    }
 }
 
 const LEGEND_ROW: i32 = 22;

@@ -1,6 +1,9 @@
-//! The search curve of every search, with its random-search control beside it.
+//! The search curve of every search, with its random-search control beside it; of
+//! replicated searches, the mean best so far over the replicates with its 95% band.
 
 use super::*;
+use crate::collect::Episode;
+use crate::stats::Stat;
 
 pub(super) struct SearchCurve<'a> {
     pub(super) search: &'a Search,
@@ -145,6 +148,136 @@ impl Plot for SearchCurve<'_> {
             &best_accuracies,
             &control_accuracies,
             self.search.summary.float_accuracy,
+        )
+    }
+}
+
+/// Replicates of one search (and of its control): per episode, the mean over replicates
+/// of the best so far, in a band of its 95% confidence interval.
+pub(super) struct ReplicateCurves<'a> {
+    pub(super) label: String,
+    pub(super) searches: Vec<&'a Search>,
+    pub(super) controls: Vec<&'a Search>,
+}
+
+/// Per episode (as far as every replicate went): the mean and interval of `value`'s
+/// best so far over `searches`.
+fn best_so_far_stats(searches: &[&Search], value: impl Fn(&Episode) -> f64) -> Vec<Stat> {
+    let len = searches.iter().map(|s| s.episodes.len()).min().unwrap_or(0);
+    let best: Vec<Vec<f64>> = searches
+        .iter()
+        .map(|s| {
+            s.episodes
+                .iter()
+                .scan(f64::NEG_INFINITY, |b, e| {
+                    *b = b.max(value(e));
+                    Some(*b)
+                })
+                .collect()
+        })
+        .collect();
+    (0..len)
+        .filter_map(|i| Stat::of(&best.iter().map(|b| b[i]).collect::<Vec<_>>()))
+        .collect()
+}
+
+impl ReplicateCurves<'_> {
+    fn panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y_desc: &str,
+        value: &dyn Fn(&Episode) -> f64,
+        reference: f64,
+    ) -> Drawn<DB> {
+        let curves = [
+            (best_so_far_stats(&self.searches, value), RED),
+            (best_so_far_stats(&self.controls, value), ORANGE),
+        ];
+        let n = curves.iter().map(|c| c.0.len()).max().unwrap_or(0) as f64;
+        let y = padded(
+            curves
+                .iter()
+                .flat_map(|c| &c.0)
+                .flat_map(|s| [s.ci_low.unwrap_or(s.mean), s.ci_high.unwrap_or(s.mean)])
+                .chain([reference]),
+        );
+        let mut chart = ChartBuilder::on(area)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..n - 0.5, y)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&whole)
+            .y_label_formatter(&tick)
+            .x_desc("episode")
+            .y_desc(y_desc)
+            .label_style((FONT, 13))
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            [(-0.5, reference), (n - 0.5, reference)],
+            DARK_GREEN.stroke_width(1),
+        ))?;
+        for (stats, color) in &curves {
+            let at = |i: usize, v: Option<f64>| (i as f64, v.unwrap_or(stats[i].mean));
+            let band: Vec<(f64, f64)> = (0..stats.len())
+                .map(|i| at(i, stats[i].ci_high))
+                .chain((0..stats.len()).rev().map(|i| at(i, stats[i].ci_low)))
+                .collect();
+            chart.draw_series([Polygon::new(band, color.mix(0.2).filled())])?;
+            chart.draw_series(LineSeries::new(
+                (0..stats.len()).map(|i| at(i, None)),
+                color.stroke_width(2),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+impl Plot for ReplicateCurves<'_> {
+    fn title(&self) -> String {
+        let s = &self.searches[0].summary;
+        format!(
+            "Search {} ({} replicates): {}, budget {}",
+            self.label,
+            self.searches.len(),
+            s.objective,
+            s.budget
+        )
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1000, 40 + legend_height(2) + 2 * PANEL_HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        let (top, charts) = area.split_vertically(legend_height(2));
+        let mut entries = vec![(
+            format!(
+                "best so far, mean of {} (band: 95% CI)",
+                self.searches.len()
+            ),
+            Mark::Line(RED.to_rgba()),
+        )];
+        if !self.controls.is_empty() {
+            entries.push((
+                format!("random search, mean of {}", self.controls.len()),
+                Mark::Line(ORANGE.to_rgba()),
+            ));
+        }
+        entries.push((
+            "float model (reward 0)".into(),
+            Mark::Line(DARK_GREEN.to_rgba()),
+        ));
+        legend(&top, &entries)?;
+        let (upper, lower) = charts.split_vertically(PANEL_HEIGHT);
+        self.panel(&upper, "best reward so far", &|e| e.reward, 0.0)?;
+        let float = self.searches[0].summary.float_accuracy;
+        self.panel(
+            &lower,
+            "best search-val top-1 so far (%)",
+            &|e| e.accuracy,
+            float,
         )
     }
 }
