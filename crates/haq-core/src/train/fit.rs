@@ -206,7 +206,7 @@ impl<'a> Trainer<'a> {
     }
 
     pub fn steps_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.recipe.batch_size.max(1))
+        self.train.train_steps(self.recipe.batch_size)
     }
 
     /// Everything needed to continue exactly: epochs done, every variable, and the
