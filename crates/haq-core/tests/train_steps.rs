@@ -17,14 +17,14 @@ fn images(n: i64) -> Dataset {
     )
 }
 
-#[test]
-fn an_epoch_runs_the_steps_it_plans() {
-    let _torch = crate::torch_lock();
-    tch::manual_seed(0);
-    let vs = nn::VarStore::new(Device::Cpu);
+/// A linear classifier of 1x4x4 images.
+fn linear_net(vs: &nn::VarStore) -> nn::SequentialT {
     let linear = nn::linear(vs.root(), 16, 10, Default::default());
-    let net = nn::seq_t().add_fn(move |x| linear.forward(&x.flatten(1, -1)));
-    let recipe = Recipe {
+    nn::seq_t().add_fn(move |x| linear.forward(&x.flatten(1, -1)))
+}
+
+fn recipe() -> Recipe {
+    Recipe {
         epochs: 1,
         batch_size: 32,
         lr: 0.1,
@@ -35,7 +35,16 @@ fn an_epoch_runs_the_steps_it_plans() {
         augment: Augment::default(),
         train_subset: None,
         eval_batch: 64,
-    };
+    }
+}
+
+#[test]
+fn an_epoch_runs_the_steps_it_plans() {
+    let _torch = crate::torch_lock();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = linear_net(&vs);
+    let recipe = recipe();
     // 70 images in batches of 32: two full batches, the remaining 6 dropped.
     let (train, val) = (images(70), images(10));
     let mut trainer = Trainer::new(&net, &vs, &recipe, (&train, &val), 0, Device::Cpu);
@@ -46,4 +55,23 @@ fn an_epoch_runs_the_steps_it_plans() {
         .unwrap();
     assert_eq!(ran, [(0, 2), (1, 2)]);
     assert_eq!(planned, 2, "planned {planned} steps, ran {ran:?}");
+}
+
+#[test]
+fn fewer_images_than_a_batch_is_an_error_not_an_empty_epoch() {
+    let _torch = crate::torch_lock();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = linear_net(&vs);
+    let recipe = recipe();
+    let (train, val) = (images(31), images(10));
+    let mut trainer = Trainer::new(&net, &vs, &recipe, (&train, &val), 0, Device::Cpu);
+    let err = trainer
+        .fit::<haq_core::error::Error>(&mut |_| {}, &mut |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("batch_size") && err.contains("32") && err.contains("31"),
+        "{err}"
+    );
 }
