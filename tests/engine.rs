@@ -422,6 +422,37 @@ fn inspection_commands_print_runs_metrics_and_outputs() {
 }
 
 #[test]
+fn the_runs_table_sizes_its_columns_to_long_stage_names() {
+    let long = "a-stage-name-longer-than-any-default-column";
+    let p = Project::new(&format!(
+        "stages:\n  short:\n    run: example\n    params: {{steps: 1}}\n  \"{long}\":\n    \
+         run: example\n    params: {{steps: 1}}\n"
+    ));
+    ok(&p.haq(&["run"]));
+    let table = String::from_utf8(p.haq(&["runs"]).stdout).unwrap();
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows.iter().any(|r| r.contains(long)), "{table}");
+    // Every left-aligned column starts where its header does, on every row.
+    for column in ["stage", "status", "started", "fingerprint"] {
+        let at = header.find(column).unwrap();
+        for row in &rows {
+            assert!(
+                at == 0 || row.as_bytes()[at - 1] == b' ',
+                "{column} is not aligned:\n{table}"
+            );
+            assert_ne!(
+                row.as_bytes()[at],
+                b' ',
+                "{column} is not aligned:\n{table}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_bad_workflow_is_one_clear_line() {
     let p = Project::new("stages:\n  a:\n    run: example\n    needs: [nope]\n");
     let out = p.haq(&["run"]);

@@ -151,13 +151,15 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         RunsFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
         RunsFormat::Table => {
+            // Stage names (matrix expansions) can be long: the column fits the longest.
+            let stage = runs.iter().map(|r| r.stage.len()).fold(28, usize::max);
             println!(
-                "{:>5}  {:<28} {:<11} {:>3}  {:<19}  {:>9}  fingerprint",
+                "{:>5}  {:<stage$} {:<11} {:>3}  {:<19}  {:>9}  fingerprint",
                 "id", "stage", "status", "try", "started", "took"
             );
             for r in &runs {
                 println!(
-                    "{:>5}  {:<28} {:<11} {:>3}  {:<19}  {:>9}  {}",
+                    "{:>5}  {:<stage$} {:<11} {:>3}  {:<19}  {:>9}  {}",
                     r.id,
                     r.stage,
                     r.status.to_string(),

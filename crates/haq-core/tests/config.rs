@@ -143,3 +143,19 @@ fn threads_set_libtorch_and_zero_is_refused() {
         .to_string();
     assert!(e.contains("threads") && e.contains("use 1 to"), "{e}");
 }
+
+#[test]
+fn a_training_subset_smaller_than_a_batch_is_refused() {
+    let recipe = |subset: usize| {
+        params(json!({"epochs": 1, "batch_size": 64, "lr": 0.1, "train_subset": subset}))
+    };
+    // Epochs train on full batches only: 63 images would give no step at all.
+    let err = Settings::split_training_params(&recipe(63), "policy", "a policy")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train_subset") && err.contains("63") && err.contains("batch_size 64"),
+        "{err}"
+    );
+    Settings::split_training_params(&recipe(64), "policy", "a policy").unwrap();
+}

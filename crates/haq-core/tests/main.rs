@@ -29,6 +29,7 @@ mod tiny;
 mod train_fashion_mnist;
 mod train_schedule;
 mod train_sgd;
+mod train_steps;
 mod train_weights;
 
 /// Serialises the tests that use libtorch's global state (see the module doc). A test

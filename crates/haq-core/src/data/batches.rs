@@ -37,7 +37,7 @@ impl<'a> Batches<'a> {
         if let Some((_, rng)) = &mut augment {
             order.shuffle(rng);
             // Training batches all have `batch_size` examples.
-            order.truncate(data.len() / batch_size * batch_size);
+            order.truncate(data.train_steps(batch_size) * batch_size);
         }
         Self {
             data,

@@ -309,8 +309,15 @@ impl Dataset {
         Batches::new(self, batch_size, None)
     }
 
-    /// One epoch of shuffled, augmented batches of exactly `batch_size` examples (the few
-    /// left over are dropped; a different few each epoch). The shuffle and augmentation
+    /// The batches (optimiser steps) of an epoch of [`Dataset::train_batches`]: the
+    /// full batches only.
+    pub fn train_steps(&self, batch_size: usize) -> usize {
+        self.len() / batch_size
+    }
+
+    /// One epoch of shuffled, augmented batches of exactly `batch_size` examples
+    /// ([`Dataset::train_steps`] of them: the few left over are dropped; a different few
+    /// each epoch). The shuffle and augmentation
     /// depend only on `(seed, epoch)`, so a run resumed at epoch `e` sees the batches an
     /// uninterrupted run would.
     pub fn train_batches(

@@ -47,7 +47,8 @@ pub struct EpochStats {
 /// Trains `model` for one epoch of `data`. Before step `i` of the epoch the learning rate
 /// is set to `lr(i)` (the caller maps it to its global step); after it `on_step` hears
 /// how it went. Libtorch's generator is seeded from `(seed, epoch)` first, so dropout is
-/// as reproducible as the batches. A batch that cannot be read ends the epoch with its error.
+/// as reproducible as the batches. A batch that cannot be read ends the epoch with its error;
+/// so does data too small for one full batch (the epoch would train nothing).
 ///
 /// A step whose loss or gradients are not finite numbers is skipped, weights untouched
 /// (see [`Sgd::backward_step`]): one bad batch of an aggressive low-bit policy must not
@@ -66,6 +67,17 @@ pub fn train_epoch(
     tch::manual_seed(seeded_rng(spec.seed, stream::TORCH + spec.epoch as u64).next_u64() as i64);
     let batches = data.train_batches(spec.batch_size, &spec.augment, spec.seed, spec.epoch);
     let steps = batches.len();
+    if steps == 0 {
+        return Err(Error::Config {
+            field: "batch_size".into(),
+            problem: format!(
+                "{} exceeds the {} training images: an epoch trains on full batches only, so \
+                 none would run; lower batch_size",
+                spec.batch_size,
+                data.len()
+            ),
+        });
+    }
     let (mut loss_sum, mut correct, mut images, mut skipped) = (0.0, 0i64, 0usize, 0usize);
     for (step, batch) in batches.enumerate() {
         let batch = batch?;

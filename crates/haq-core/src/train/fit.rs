@@ -81,6 +81,18 @@ impl Recipe {
         finite("weight_decay", self.weight_decay, 0.0, 1.0)?;
         if let Some(n) = self.train_subset {
             range("train_subset", n, 1, MAX_IMAGES)?;
+            // Refused rather than trained on a smaller batch: a batch other than the
+            // recipe's would change its results without a word.
+            if n < self.batch_size {
+                return Err(Error::Config {
+                    field: "train_subset".into(),
+                    problem: format!(
+                        "{n} images are fewer than one batch (batch_size {}): epochs train on \
+                         full batches only, so none would run; raise train_subset or lower batch_size",
+                        self.batch_size
+                    ),
+                });
+            }
         }
         // Padding by half the side already crops some images to black; more is a typo.
         let max_padding = image_size.map_or(64, |side| side / 2);
@@ -206,7 +218,7 @@ impl<'a> Trainer<'a> {
     }
 
     pub fn steps_per_epoch(&self) -> usize {
-        self.train.len().div_ceil(self.recipe.batch_size.max(1))
+        self.train.train_steps(self.recipe.batch_size)
     }
 
     /// Everything needed to continue exactly: epochs done, every variable, and the
