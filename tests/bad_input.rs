@@ -405,7 +405,11 @@ fn on_own_data(name: &str) -> String {
             "name: fashion-mnist, val_size: 500",
             &format!("name: {name}, root: data, val_size: 5"),
         )
-        .replace("train_subset: 256", "train_subset: 10")
+        // A batch these few images can fill: a smaller subset than a batch is refused.
+        .replace(
+            "batch_size: 64, lr: 0.05, train_subset: 256",
+            "batch_size: 2, lr: 0.05, train_subset: 10",
+        )
 }
 
 /// A PNG of `size` x `size` pixels of one grey.
@@ -445,7 +449,7 @@ fn datasets_are_what_they_claim_to_be() {
                 "name: fashion-mnist, val_size: 500",
                 "name: folder, root: data, image_size: 16, val_size: 2",
             )
-            .replace("train_subset: 256", c)
+            .replace("batch_size: 64, lr: 0.05, train_subset: 256", c)
     };
     let cases = [
         with_files(
@@ -498,7 +502,7 @@ fn datasets_are_what_they_claim_to_be() {
         with_files(
             case(
                 "one class",
-                &folder("train_subset: 2"),
+                &folder("batch_size: 2, lr: 0.05, train_subset: 2"),
                 &["run", "pretrain"],
                 1,
                 &["pretrain: FAILED", "data/train", "at least two"],
@@ -508,7 +512,7 @@ fn datasets_are_what_they_claim_to_be() {
         with_files(
             case(
                 "corrupt JPEG",
-                &folder("train_subset: 5"),
+                &folder("batch_size: 2, lr: 0.05, train_subset: 5"),
                 &["run", "pretrain"],
                 1,
                 &["pretrain: FAILED", "broken.jpg"],

@@ -11,6 +11,40 @@ pub(super) struct SearchCurve<'a> {
     pub(super) control: Option<&'a Search>,
 }
 
+type EpisodeChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A panel's chart over `n` episodes with its mesh and the green reference line.
+fn episode_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    n: f64,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+    reference: f64,
+) -> Result<EpisodeChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5..n - 0.5, y)?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&whole)
+        .y_label_formatter(&tick)
+        .x_desc("episode")
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .draw()?;
+    chart.draw_series(LineSeries::new(
+        [(-0.5, reference), (n - 0.5, reference)],
+        DARK_GREEN.stroke_width(1),
+    ))?;
+    Ok(chart)
+}
+
 impl SearchCurve<'_> {
     /// One panel: a value per episode (warm-up ones grey), its best so far, the
     /// control's best so far, and a reference line.
@@ -26,29 +60,13 @@ impl SearchCurve<'_> {
         let n = values.len().max(control.len()) as f64;
         let y = padded(values.iter().chain(control).copied().chain([reference]));
         let warmup = self.search.summary.warmup.min(values.len()) as f64;
-        let mut chart = ChartBuilder::on(area)
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..n - 0.5, y.clone())?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&whole)
-            .y_label_formatter(&tick)
-            .x_desc("episode")
-            .y_desc(y_desc)
-            .label_style((FONT, 13))
-            .draw()?;
+        let mut chart = episode_chart(area, n, y.clone(), y_desc, reference)?;
         if warmup > 0.0 {
             chart.draw_series([Rectangle::new(
                 [(-0.5, y.start), (warmup - 0.5, y.end)],
                 GREY.mix(0.15).filled(),
             )])?;
         }
-        chart.draw_series(LineSeries::new(
-            [(-0.5, reference), (n - 0.5, reference)],
-            DARK_GREEN.stroke_width(1),
-        ))?;
         chart.draw_series(LineSeries::new(
             control.iter().enumerate().map(|(i, v)| (i as f64, *v)),
             ORANGE.stroke_width(2),
@@ -201,23 +219,7 @@ impl ReplicateCurves<'_> {
                 .flat_map(|s| [s.ci_low.unwrap_or(s.mean), s.ci_high.unwrap_or(s.mean)])
                 .chain([reference]),
         );
-        let mut chart = ChartBuilder::on(area)
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..n - 0.5, y)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&whole)
-            .y_label_formatter(&tick)
-            .x_desc("episode")
-            .y_desc(y_desc)
-            .label_style((FONT, 13))
-            .draw()?;
-        chart.draw_series(LineSeries::new(
-            [(-0.5, reference), (n - 0.5, reference)],
-            DARK_GREEN.stroke_width(1),
-        ))?;
+        let mut chart = episode_chart(area, n, y, y_desc, reference)?;
         for (stats, color) in &curves {
             let at = |i: usize, v: Option<f64>| (i as f64, v.unwrap_or(stats[i].mean));
             let band: Vec<(f64, f64)> = (0..stats.len())
