@@ -209,6 +209,7 @@ fn assert_same(resumed: &Results, reference: &Results) {
             "policy",
             "policy_source",
             "quantized_model",
+            "replicate",
             "weights"
         ]
     );
