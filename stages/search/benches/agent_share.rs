@@ -16,29 +16,19 @@
 //! Environment: `HAQ_STORE` (default `.haq/store.db`), `HAQ_EPISODES` (150),
 //! `HAQ_SEEDS` (comma-separated, `0`), `HAQ_UPDATES` (the new setting, 8).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use haq_core::arch::LayerInfo;
-use haq_core::config::Settings;
-use haq_core::hw::{by_name, CostTable};
+mod common;
+use common::{env_or, Calibrated};
+
+use haq_core::hw::by_name;
 use haq_core::models::Model;
-use haq_core::quant::ClipTable;
 use haq_core::rl::{
     BitRange, Budget, DdpgConfig, EpisodeAccuracy, Mode, Resource, Scoring, Search, SearchConfig,
 };
-use haq_core::train::from_safetensors;
-use haq_store::Store;
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One search's figures: means over the episodes after the warm-up.
 struct Figures {
@@ -58,31 +48,15 @@ fn main() -> anyhow::Result<()> {
     let warmup = 20;
     tch::set_num_threads(1);
 
-    let store = Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let latest = |stage: &str| {
-        store.latest_done(stage)?.with_context(|| {
-            format!(
-                "no completed `{stage}` run in {}; run `haq run calibrate` first",
-                path.display()
-            )
-        })
-    };
-    let (pretrain, calibrate) = (latest("pretrain")?, latest("calibrate")?);
-    let output = |run: &haq_store::Run, name: &str| -> anyhow::Result<Vec<u8>> {
-        let outputs = store.outputs(run.id)?;
-        let digest = outputs
-            .get(name)
-            .with_context(|| format!("run {} has no output {name}", run.id))?;
-        Ok(store.get_bytes(digest)?)
-    };
-    let weights = from_safetensors(&output(&pretrain, "weights")?)?;
-    let layers: Vec<LayerInfo> = serde_json::from_slice(&output(&calibrate, "layers")?)?;
-    let clips: ClipTable = serde_json::from_slice(&output(&calibrate, "clips")?)?;
-    let tables: BTreeMap<String, CostTable> =
-        serde_json::from_slice(&output(&calibrate, "cost_tables")?)?;
-    let (settings, _): (Settings, serde_json::Value) = Settings::split_params(&pretrain.params)?;
-    let device = settings.device()?;
-    let splits = settings.dataset.load(settings.seed)?;
+    let Calibrated {
+        weights,
+        layers,
+        clips,
+        tables,
+        settings,
+        device,
+        splits,
+    } = common::load(&path)?;
     let table = tables
         .get("bismo-edge")
         .context("bismo-edge not in the cost tables")?;

@@ -17,32 +17,24 @@
 //! about 100 s at 2 threads, so 24 policies take most of an hour; the table is printed
 //! after every policy from the third on.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+
+mod common;
+use common::{env_or, Calibrated};
 use rand::Rng;
 use serde_json::json;
 
-use haq_core::arch::LayerInfo;
-use haq_core::config::Settings;
-use haq_core::hw::{by_name, CostTable};
+use haq_core::hw::by_name;
 use haq_core::models::Model;
-use haq_core::quant::{ClipTable, Policy, Quantization};
+use haq_core::quant::{Policy, Quantization};
 use haq_core::rl::{
     BitRange, Budget, Constraint, Env, EpisodeAccuracy, FinetuneConfig, Mode, Resource, Scoring,
 };
 use haq_core::rng::seeded_rng;
-use haq_core::train::{evaluate, from_safetensors, Recipe, Trainer};
-use haq_store::Store;
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use haq_core::train::{evaluate, Recipe, Trainer};
 
 /// Spearman's rank correlation (average ranks for ties).
 fn spearman(x: &[f64], y: &[f64]) -> f64 {
@@ -81,31 +73,15 @@ fn main() -> anyhow::Result<()> {
     let hardware: String = env_or("HAQ_HARDWARE", "bismo-edge".to_string());
     tch::set_num_threads(env_or("HAQ_THREADS", 2));
 
-    let store = Store::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let latest = |stage: &str| {
-        store.latest_done(stage)?.with_context(|| {
-            format!(
-                "no completed `{stage}` run in {}; run `haq run calibrate` first",
-                path.display()
-            )
-        })
-    };
-    let (pretrain, calibrate) = (latest("pretrain")?, latest("calibrate")?);
-    let output = |run: &haq_store::Run, name: &str| -> anyhow::Result<Vec<u8>> {
-        let outputs = store.outputs(run.id)?;
-        let digest = outputs
-            .get(name)
-            .with_context(|| format!("run {} has no output {name}", run.id))?;
-        Ok(store.get_bytes(digest)?)
-    };
-    let weights = from_safetensors(&output(&pretrain, "weights")?)?;
-    let layers: Vec<LayerInfo> = serde_json::from_slice(&output(&calibrate, "layers")?)?;
-    let clips: ClipTable = serde_json::from_slice(&output(&calibrate, "clips")?)?;
-    let tables: BTreeMap<String, CostTable> =
-        serde_json::from_slice(&output(&calibrate, "cost_tables")?)?;
-    let (settings, _): (Settings, serde_json::Value) = Settings::split_params(&pretrain.params)?;
-    let device = settings.device()?;
-    let splits = settings.dataset.load(settings.seed)?;
+    let Calibrated {
+        weights,
+        layers,
+        clips,
+        tables,
+        settings,
+        device,
+        splits,
+    } = common::load(&path)?;
     let new_model = || -> anyhow::Result<Model> {
         let model = Model::new(
             &settings.model.arch_config(&splits.train),
