@@ -107,20 +107,10 @@ impl Plot for SearchCurve<'_> {
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
         let best_rewards: Vec<f64> = episodes.iter().map(|e| e.best_reward).collect();
         let accuracies: Vec<f64> = episodes.iter().map(|e| e.accuracy).collect();
-        let running_max = |values: &[f64]| -> Vec<f64> {
-            values
-                .iter()
-                .scan(f64::NEG_INFINITY, |best, &a| {
-                    *best = best.max(a);
-                    Some(*best)
-                })
-                .collect()
-        };
-        let best_accuracies = running_max(&accuracies);
+        let best_accuracies = running_max(accuracies.iter().copied());
         let control = self.control.map_or(&[][..], |c| &c.episodes[..]);
         let control_rewards: Vec<f64> = control.iter().map(|e| e.best_reward).collect();
-        let control_accuracies =
-            running_max(&control.iter().map(|e| e.accuracy).collect::<Vec<_>>());
+        let control_accuracies = running_max(control.iter().map(|e| e.accuracy));
         let (top, charts) = area.split_vertically(legend_height(2));
         let control_entry = self.control.map(|c| {
             (
@@ -170,6 +160,16 @@ impl Plot for SearchCurve<'_> {
     }
 }
 
+/// The best so far of `values`, value by value.
+fn running_max(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    values
+        .scan(f64::NEG_INFINITY, |best, v| {
+            *best = best.max(v);
+            Some(*best)
+        })
+        .collect()
+}
+
 /// Replicates of one search (and of its control): per episode, the mean over replicates
 /// of the best so far, in a band of its 95% confidence interval.
 pub(super) struct ReplicateCurves<'a> {
@@ -184,15 +184,7 @@ fn best_so_far_stats(searches: &[&Search], value: impl Fn(&Episode) -> f64) -> V
     let len = searches.iter().map(|s| s.episodes.len()).min().unwrap_or(0);
     let best: Vec<Vec<f64>> = searches
         .iter()
-        .map(|s| {
-            s.episodes
-                .iter()
-                .scan(f64::NEG_INFINITY, |b, e| {
-                    *b = b.max(value(e));
-                    Some(*b)
-                })
-                .collect()
-        })
+        .map(|s| running_max(s.episodes.iter().map(&value)))
         .collect();
     (0..len)
         .filter_map(|i| Stat::of(&best.iter().map(|b| b[i]).collect::<Vec<_>>()))
