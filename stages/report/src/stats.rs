@@ -26,7 +26,15 @@ impl Stat {
         let mean = if samples.iter().all(|x| *x == samples[0]) {
             samples[0]
         } else {
-            samples.iter().sum::<f64>() / n as f64
+            let mean = samples.iter().sum::<f64>() / n as f64;
+            // Differences that cancel leave rounding (1e-18 of 0.02-point rewards), which
+            // would print as a long number rather than 0.
+            let scale = samples.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+            if mean.abs() <= 1e-12 * scale {
+                0.0
+            } else {
+                mean
+            }
         };
         let half = (n >= 2).then(|| {
             let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
@@ -191,6 +199,14 @@ mod tests {
             (None, 1, "88.25 (n=1)".into())
         );
         assert!(Stat::of(&[]).is_none());
+    }
+
+    #[test]
+    fn differences_that_cancel_have_a_mean_of_exactly_zero() {
+        // 0.04 - 0.06 + 0.02 sums to 3.5e-18 in floating point.
+        let s = Stat::of(&[0.04, -0.06, 0.02]).unwrap();
+        assert_eq!(s.mean, 0.0);
+        assert_eq!(Stat::of(&[1e-15, 3e-15]).unwrap().mean, 2e-15);
     }
 
     #[test]
