@@ -251,6 +251,68 @@ fn policy_files_and_errors() {
     assert!(unknown.contains("bitfusion"), "{unknown}");
 }
 
+#[test]
+fn a_measured_table_file_serves_wherever_a_model_name_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge.csv");
+    let template = stdout(&[&["table"], &V1[..], &["--hardware", "bismo-edge"]].concat());
+    std::fs::write(&file, &template).unwrap();
+    let table = file.to_str().unwrap();
+    // Its own costs, read back: the policy cost and the table itself.
+    for policy in ["uniform:4", "uniform-w6a3"] {
+        let on = |hw: &str| cost(&[&V1[..], &["--hardware", hw, "--policy", policy]].concat());
+        let (measured, model) = (on(table), on("bismo-edge"));
+        assert!(
+            (measured / model - 1.0).abs() < 1e-9,
+            "{measured} vs {model}"
+        );
+    }
+    assert_eq!(
+        stdout(&[&["table"], &V1[..], &["--hardware", table]].concat()),
+        template
+    );
+    // A network it does not cover is refused, naming the first layer it has no row for.
+    let v2 = [
+        "cost",
+        "--arch",
+        "mobilenetv2",
+        "--input-size",
+        "224",
+        "--num-classes",
+        "1000",
+        "--hardware",
+        table,
+        "--policy",
+        "uniform:4",
+    ];
+    let uncovered = stderr_of_failure(&v2);
+    assert!(
+        uncovered.contains(&format!("{table}: no row for the shape of layer")),
+        "{uncovered}"
+    );
+    // A broken table gets the workflow's errors: file, line and column.
+    std::fs::write(&file, template.replacen(",ms\n", ",hours\n", 1)).unwrap();
+    let broken = stderr_of_failure(
+        &[
+            &["cost"],
+            &V1[..],
+            &["--hardware", table, "--policy", "uniform:4"],
+        ]
+        .concat(),
+    );
+    assert!(
+        broken.contains(&format!("{table}:2: column unit")),
+        "{broken}"
+    );
+    let gone = dir.path().join("gone.csv");
+    let missing =
+        stderr_of_failure(&[&["table"], &V1[..], &["--hardware", gone.to_str().unwrap()]].concat());
+    assert!(
+        missing.contains("not a cost model (bismo-edge") && missing.contains("gone.csv"),
+        "{missing}"
+    );
+}
+
 /// The CLI answers `haq hw` (and every other command) without loading libtorch: it starts
 /// in milliseconds instead of a third of a second (issue #17), whatever the workspace
 /// build unifies.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_cost::hw::{
-    build_table, by_name, write_csv, CostModel, LayerCost, Unit, BITS, MODEL_NAMES,
+    build_table, by_name, write_csv, CostModel, LayerCost, MeasuredCosts, Unit, BITS, MODEL_NAMES,
 };
 use haq_cost::policy::Policy;
 
@@ -56,10 +56,13 @@ pub struct Target {
     /// Input image channels.
     #[arg(long, default_value_t = 3)]
     in_channels: usize,
-    /// The cost model.
-    #[arg(long, value_parser = PossibleValuesParser::new(MODEL_NAMES))]
+    /// The cost model: bismo-edge, bismo-cloud, bitfusion, size, bops, or the path of a
+    /// cost table measured on a device (CSV, docs/hardware.md), as a workflow's
+    /// `hardware:` entry names it.
+    #[arg(long)]
     hardware: String,
-    /// Batch size [default: the model's own: bismo-edge 1, bismo-cloud 16, bitfusion 4].
+    /// Batch size [default: the model's own: bismo-edge 1, bismo-cloud 16, bitfusion 4, a
+    /// measured table its own].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65536))]
     batch: Option<u64>,
     /// Unit of the values [default: the model's main one: ms, or bytes for size].
@@ -90,7 +93,10 @@ impl Target {
             ..ArchConfig::new(self.arch, self.input_size, self.num_classes)
         };
         cfg.validate()?;
-        let model = by_name(&self.hardware)?;
+        let layers = layers(&cfg);
+        let model = self.model()?;
+        // A measured table costs only the shapes and bits it has rows for.
+        model.covers(&layers)?;
         let unit = self.unit.unwrap_or(model.units()[0]);
         if !model.units().contains(&unit) {
             let known: Vec<&str> = model.units().iter().map(|u| u.as_str()).collect();
@@ -102,11 +108,27 @@ impl Target {
         }
         let batch = self.batch.map_or(model.default_batch(), |b| b as usize);
         Ok(Resolved {
-            layers: layers(&cfg),
+            layers,
             model,
             batch,
             unit,
         })
+    }
+
+    /// The built-in model named by `--hardware`, else the table file it names.
+    fn model(&self) -> anyhow::Result<Box<dyn CostModel>> {
+        let name = &self.hardware;
+        if MODEL_NAMES.contains(&name.as_str()) {
+            return Ok(by_name(name)?);
+        }
+        let bytes = std::fs::read(name).with_context(|| {
+            format!(
+                "--hardware {name}: not a cost model ({}) and no cost table file can be read \
+                 there",
+                MODEL_NAMES.join(", ")
+            )
+        })?;
+        Ok(Box::new(MeasuredCosts::read(name, name, bytes)?))
     }
 }
 

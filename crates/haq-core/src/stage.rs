@@ -46,9 +46,7 @@ pub fn cost_model(
         format!("hardware {name}: the run has no input {input}; run it with `haq run`, which stores the table file")
     })?;
     let bytes = ctx.store().get_bytes(digest)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("{file}: not UTF-8 text; a cost table is a CSV file"))?;
-    Ok(Box::new(MeasuredCosts::parse(name, file, &text)?))
+    Ok(Box::new(MeasuredCosts::read(name, file, bytes)?))
 }
 
 /// Runs `trainer` to its last epoch as the stage's run: from the latest checkpoint when

@@ -140,6 +140,16 @@ pub struct MeasuredCosts {
 }
 
 impl MeasuredCosts {
+    /// Reads the table file `file` from its bytes, as [`MeasuredCosts::parse`] once they
+    /// are UTF-8 text.
+    pub fn read(name: &str, file: &str, bytes: Vec<u8>) -> Result<MeasuredCosts> {
+        let text = String::from_utf8(bytes).map_err(|_| Error::CostTable {
+            location: file.into(),
+            problem: "not UTF-8 text; a cost table is a CSV file (docs/hardware.md)".into(),
+        })?;
+        MeasuredCosts::parse(name, file, &text)
+    }
+
     /// Reads the table `text` of the file `file` as the cost model called `name`. Errors
     /// name the file, the line and the column.
     pub fn parse(name: &str, file: &str, text: &str) -> Result<MeasuredCosts> {
@@ -356,6 +366,10 @@ impl CostModel for MeasuredCosts {
         let entry = self.rows[&(shape_key(layer), w_bits, a_bits)];
         self.unit
             .cost(entry.value * batch as f64 / self.batch as f64)
+    }
+
+    fn fp32_cost(&self, _layer: &LayerShape, _batch: usize) -> Option<LayerCost> {
+        None
     }
 
     fn describe(&self) -> Vec<(&'static str, String)> {
