@@ -297,7 +297,7 @@ fn search(params: &str) -> String {
     science(
         "",
         &format!(
-            "  s:\n    run: search\n    needs: [pretrain, calibrate]\n    params: {{hardware: bismo-edge, objective: latency, episodes: 3, warmup: 1, train_subset: 64, val_subset: 64{params}}}\n"
+            "  s:\n    run: search\n    needs: [pretrain, calibrate]\n    params: {{hardware: bismo-edge, objective: latency, episodes: 3, warmup: 1, train_subset: 512, val_subset: 64{params}}}\n"
         ),
     )
 }
@@ -361,6 +361,9 @@ fn stage_params_are_checked_before_anything_runs() {
         case("search unknown objective", &search_budget(ok_budget).replace("objective: latency", "objective: speed"), &["run"], 1, &["stages.s.params.objective", "speed"]),
         case("search finalists without images", &search(&format!(", budget: {ok_budget}, finalists: 2")), &["run"], 1, &["stages.s.params.finalists", "finalist_val_subset"]),
         case("search bits upside down", &search(&format!(", budget: {ok_budget}, bits: {{min: 6, max: 3}}")), &["run"], 1, &["stages.s.params.bits"]),
+        case("search finetune batch above its images", &search(&format!(", budget: {ok_budget}, reward: finetune, finetune_steps: 2, finetune_batch: 1024")), &["run"], 1, &["stages.s.params.finetune_batch", "1024 is not between 2 and the 512 images of the search-train subset"]),
+        case("search size ratio on a measured table", &format!("hardware:\n  rig: {{table: rig.csv}}\n{}", search_budget("{ratio: 0.1}").replace("hardware: bismo-edge, objective: latency", "hardware: rig, objective: size")), &["run"], 1, &["stages.s.params.budget", "a ratio budget for size", "{match: \"uniform-w2\"}"])
+            .with_file("rig.csv", "kind,c_in,c_out,kernel,stride,groups,in_h,in_w,out_h,out_w,batch,w_bits,a_bits,value,unit\n"),
         case("search finetune reward without steps", &search(&format!(", budget: {ok_budget}, reward: finetune")), &["run"], 1, &["stages.s.params.reward", "finetune_steps"]),
         case("report with params", &science("", "  report:\n    run: report\n    needs: [pretrain]\n    params: {format: pdf}\n"), &["run"], 1, &["stages.report.params.format", "takes no params"]),
         case("matrix stage names itself", &science("", "  ft:\n    run: finetune\n    needs: [pretrain, calibrate]\n    matrix: {bits: [4, 0]}\n    params: {epochs: 1, batch_size: 64, lr: 0.01, policy: \"uniform:${matrix.bits}\"}\n"), &["run"], 1, &["stages.ft.params.policy", "(in stage ft@0)"]),

@@ -24,7 +24,7 @@ fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
     let objective = CostFunction {
         cost: Box::new(bits),
         unit: Unit::Cycles,
-        reference: bits(&Policy::uniform(ls.len(), 8)),
+        reference: Some(bits(&Policy::uniform(ls.len(), 8))),
     };
     let warmup = 3;
     let config = SearchConfig {

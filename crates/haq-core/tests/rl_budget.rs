@@ -57,7 +57,7 @@ impl Costs {
         CostFunction {
             cost: Box::new(|p| self.cost(p)),
             unit: self.unit,
-            reference: self.reference,
+            reference: Some(self.reference),
         }
     }
 }
@@ -317,7 +317,7 @@ fn the_widest_first_repair_lowers_the_widest_bits_first() {
         let cost_function = CostFunction {
             cost: Box::new(bits),
             unit: Unit::Bops,
-            reference: bits(&Policy::uniform(ls.len(), 8)),
+            reference: Some(bits(&Policy::uniform(ls.len(), 8))),
         };
         let budget = Budget::Absolute {
             value,

@@ -61,7 +61,7 @@ fn search<'a>(ls: &'a [LayerInfo], random: bool, reward: f64) -> Search<'a> {
     let objective = CostFunction {
         cost: Box::new(cost),
         unit: Unit::Cycles,
-        reference: cost(&Policy::uniform(ls.len(), 8)),
+        reference: Some(cost(&Policy::uniform(ls.len(), 8))),
     };
     let config = SearchConfig {
         agent: DdpgConfig {

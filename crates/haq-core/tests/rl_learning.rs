@@ -69,7 +69,7 @@ fn best_reward(ls: &[LayerInfo], seed: u64, warmup: usize) -> f64 {
     let objective = CostFunction {
         cost: Box::new(size(ls)),
         unit: Unit::Bytes,
-        reference: 4.0 * ls.iter().map(|l| l.shape.params as f64).sum::<f64>(),
+        reference: Some(4.0 * ls.iter().map(|l| l.shape.params as f64).sum::<f64>()),
     };
     let mut search = Search::new(config, ls, objective, &budget, 0.0).unwrap();
     for _ in 0..EPISODES {

@@ -35,7 +35,7 @@ fn search<'a>(ls: &'a [LayerInfo], mode: Mode) -> Search<'a> {
     let objective = CostFunction {
         cost: Box::new(latency(ls)),
         unit: Unit::Cycles,
-        reference: latency(ls)(&Policy::uniform(ls.len(), 8)),
+        reference: Some(latency(ls)(&Policy::uniform(ls.len(), 8))),
     };
     Search::new(config(mode), ls, objective, &Budget::Ratio(0.4), 91.5).unwrap()
 }

@@ -95,11 +95,11 @@ impl Resource {
         }
         let cost = move |p: &Policy| table.total(&p.bits()).value(unit);
         let reference = match self.mode() {
-            Mode::Linear => cost(&Policy::uniform(layers.len(), 8)),
+            Mode::Linear => Some(cost(&Policy::uniform(layers.len(), 8))),
             // fp32 weights, beyond the table's 1..=8 bits.
             Mode::Kmeans => layers
                 .iter()
-                .map(|l| model.cost(&l.shape, 32, 32, table.batch).value(unit))
+                .map(|l| Some(model.fp32_cost(&l.shape, table.batch)?.value(unit)))
                 .sum(),
         };
         Ok(CostFunction {
@@ -129,8 +129,8 @@ pub struct CostFunction<'a> {
     pub unit: Unit,
     /// The cost `ratio` budgets are fractions of: uniform 8-bit for latency and energy,
     /// 32-bit weights for size. A number rather than a policy because cost tables only
-    /// cover 1..=8 bits.
-    pub reference: f64,
+    /// cover 1..=8 bits; none for size on a measured table, which knows no 32-bit cost.
+    pub reference: Option<f64>,
 }
 
 /// A budget as a user writes it (workflow params): `{ratio: 0.5}`, `{match: "uniform:4"}`
@@ -212,6 +212,18 @@ impl fmt::Display for Budget {
     }
 }
 
+/// Why a `ratio` budget cannot be resolved on a cost model without an fp32 cost: the
+/// search stage's params check says it before anything runs, [`Constraint::new`] after.
+pub fn no_fp32_reference() -> Error {
+    Error::Config {
+        field: "budget".into(),
+        problem: "a ratio budget for size is a fraction of the fp32 model's size, which a \
+                  measured table (bits 1 to 8) does not give; write {match: \"uniform-w2\"} \
+                  or {absolute: {value: ..., unit: bytes}}"
+            .into(),
+    }
+}
+
 /// An objective with its budget resolved to a number, checked to be reachable.
 pub struct Constraint<'a> {
     objective: CostFunction<'a>,
@@ -232,7 +244,7 @@ impl<'a> Constraint<'a> {
             })
         };
         let value = match budget {
-            Budget::Ratio(r) => r * objective.reference,
+            Budget::Ratio(r) => r * objective.reference.ok_or_else(no_fp32_reference)?,
             Budget::Match(spec) => {
                 let policy = Policy::parse(spec, env.layers())?;
                 if Mode::of(&policy) != mode {

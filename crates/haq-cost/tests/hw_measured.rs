@@ -2,6 +2,8 @@
 //! the bit-operations proxy, and the errors a bad table file gets.
 
 use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo};
+use haq_cost::budget::{Budget, Constraint, Resource};
+use haq_cost::env::{BitRange, Env, Mode};
 use haq_cost::hw::{build_table, by_name, write_csv, CostModel, CostTable, MeasuredCosts, Unit};
 use haq_cost::policy::Policy;
 
@@ -116,6 +118,40 @@ fn rows_are_matched_by_shape_so_one_table_serves_several_networks() {
              kernel=1 stride=1 groups=1 in_h=32 in_w=32 out_h=32 out_w=32); measure it"
         ),
         "{err}"
+    );
+}
+
+#[test]
+fn a_size_search_on_a_measured_table_refuses_a_ratio_budget_and_matches_a_policy() {
+    // A ratio budget for size is a fraction of the fp32 size, beyond a table's bits 1..=8.
+    let ls = mobilenet_v2();
+    let measured = MeasuredCosts::parse("rig", "rig.csv", &csv("size", &ls, Unit::Bytes)).unwrap();
+    let table = build_table(&measured, &ls, measured.default_batch());
+    let objective = || {
+        Resource::Size
+            .cost_function(&measured, &table, &ls)
+            .unwrap()
+    };
+    assert_eq!(objective().reference, None);
+    let env = Env::new(&ls, Mode::Kmeans, BitRange::default_for(Mode::Kmeans)).unwrap();
+    let err = Constraint::new(objective(), &Budget::Ratio(0.1), &env)
+        .err()
+        .expect("a ratio budget has no fp32 size to be a fraction of")
+        .to_string();
+    assert!(
+        err.contains("budget") && err.contains("{match: \"uniform-w2\"}"),
+        "{err}"
+    );
+    // A matched policy is costed on the table itself: the size model's number.
+    let matched = Constraint::new(objective(), &Budget::Match("uniform-w2".into()), &env).unwrap();
+    let size = by_name("size").unwrap();
+    let want = build_table(size.as_ref(), &ls, size.default_batch())
+        .total(&Policy::uniform_weights(ls.len(), 2).bits())
+        .bytes;
+    assert!(
+        close(matched.budget(), want),
+        "{} vs {want}",
+        matched.budget()
     );
 }
 

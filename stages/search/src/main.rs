@@ -33,8 +33,8 @@ use haq_core::config::Settings;
 use haq_core::hw::{check_name, policy_costs, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::rl::{
-    BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Repair, Resource, Scoring,
-    Search, SearchConfig,
+    budget::no_fp32_reference, BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Mode,
+    Repair, Resource, Scoring, Search, SearchConfig,
 };
 use haq_core::stage::{cost_model, pretrained_model};
 use haq_stage::{ParamError, StageContext};
@@ -206,6 +206,10 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     let (settings, p): (Settings, Params) = Settings::split_params(params)?;
     let budget = Budget::from_param(&p.budget)?;
     check_name(&p.hardware, &p.hardware_tables)?;
+    let measured = p.hardware_tables.contains_key(&p.hardware);
+    if measured && p.objective.mode() == Mode::Kmeans && matches!(budget, Budget::Ratio(_)) {
+        return Err(no_fp32_reference());
+    }
     let bad = |field: &str, problem: &str| {
         Err(haq_core::error::Error::Config {
             field: field.into(),
@@ -234,9 +238,24 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
             )
         }
     }
+    // What an episode scores with is drawn from the search-train subset, at least 2 images
+    // (batch norm in training mode); said here rather than after pretrain and calibrate.
+    let from_train = |field: &str, images: usize| {
+        if (2..=p.train_subset).contains(&images) {
+            return Ok(());
+        }
+        Err(haq_core::error::Error::Config {
+            field: field.into(),
+            problem: format!(
+                "{images} is not between 2 and the {} images of the search-train subset \
+                 (train_subset)",
+                p.train_subset
+            ),
+        })
+    };
     let scoring = match (p.reward, p.finetune_steps, p.finetune_batch) {
         (RewardMode::Calibrate, None, None) => {
-            range("calibrate_images", p.calibrate_images, 1, MAX_IMAGES)?;
+            from_train("calibrate_images", p.calibrate_images)?;
             Scoring::Calibrate {
                 images: p.calibrate_images,
             }
@@ -250,7 +269,7 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
         }
         (RewardMode::Finetune, Some(steps), Some(batch)) => {
             range("finetune_steps", steps, 1, 1_000_000)?;
-            range("finetune_batch", batch, 1, haq_core::check::MAX_BATCH)?;
+            from_train("finetune_batch", batch)?;
             Scoring::Finetune(FinetuneConfig::new(steps, batch))
         }
         (RewardMode::Finetune, ..) => {

@@ -156,6 +156,12 @@ pub trait CostModel: Send + Sync {
     /// The cost of one layer for a whole batch.
     fn cost(&self, layer: &LayerShape, w_bits: u8, a_bits: u8, batch: usize) -> LayerCost;
 
+    /// The cost of one layer with fp32 weights and activations, the reference of size
+    /// budgets; none where the model knows only bits 1 to 8 (a measured table).
+    fn fp32_cost(&self, layer: &LayerShape, batch: usize) -> Option<LayerCost> {
+        Some(self.cost(layer, 32, 32, batch))
+    }
+
     /// The model's parameters as (name, value) pairs, for `haq hw list`.
     fn describe(&self) -> Vec<(&'static str, String)>;
 
