@@ -10,11 +10,12 @@ use haq_core::rl::{Budget, CostFunction, DdpgConfig, EpisodeReport, Mode, Search
 const EPISODES: usize = 9;
 const SPLIT: usize = 5;
 
-fn config(mode: Mode) -> SearchConfig {
+fn config(mode: Mode, updates_per_episode: Option<usize>) -> SearchConfig {
     SearchConfig {
         // A short warm-up so the networks are trained on both sides of the split.
         agent: DdpgConfig {
             warmup: 3,
+            updates_per_episode,
             ..DdpgConfig::default()
         },
         ..SearchConfig::new(mode, 11)
@@ -32,12 +33,23 @@ fn latency(ls: &[LayerInfo]) -> impl Fn(&Policy) -> f64 + '_ {
 }
 
 fn search<'a>(ls: &'a [LayerInfo], mode: Mode) -> Search<'a> {
+    search_with(ls, mode, None)
+}
+
+fn search_with<'a>(ls: &'a [LayerInfo], mode: Mode, updates: Option<usize>) -> Search<'a> {
     let objective = CostFunction {
         cost: Box::new(latency(ls)),
         unit: Unit::Cycles,
         reference: Some(latency(ls)(&Policy::uniform(ls.len(), 8))),
     };
-    Search::new(config(mode), ls, objective, &Budget::Ratio(0.4), 91.5).unwrap()
+    Search::new(
+        config(mode, updates),
+        ls,
+        objective,
+        &Budget::Ratio(0.4),
+        91.5,
+    )
+    .unwrap()
 }
 
 /// A deterministic stand-in for the finetuned accuracy, sensitive to every bit.
@@ -69,33 +81,57 @@ fn a_restored_search_continues_exactly_as_an_uninterrupted_one() {
     let _torch = crate::torch_lock();
     tch::set_num_threads(1);
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..12];
-    for mode in [Mode::Linear, Mode::Kmeans] {
-        let mut straight = search(ls, mode);
+    // Batched updates (the default workflow's 8 per episode) resume as exactly.
+    for (mode, updates) in [
+        (Mode::Linear, None),
+        (Mode::Kmeans, None),
+        (Mode::Linear, Some(8)),
+    ] {
+        let mut straight = search_with(ls, mode, updates);
         let expected: Vec<_> = (0..EPISODES)
             .map(|_| outcome(straight.run_episode(&mut accuracy).unwrap()))
             .collect();
 
-        let mut first = search(ls, mode);
+        let mut first = search_with(ls, mode, updates);
         let mut got: Vec<_> = (0..SPLIT)
             .map(|_| outcome(first.run_episode(&mut accuracy).unwrap()))
             .collect();
         let bytes = first.save().unwrap();
         drop(first);
-        let mut resumed = search(ls, mode);
+        let mut resumed = search_with(ls, mode, updates);
         resumed.restore(&bytes).unwrap();
         assert_eq!(resumed.episodes_done(), SPLIT);
         got.extend((SPLIT..EPISODES).map(|_| outcome(resumed.run_episode(&mut accuracy).unwrap())));
 
-        assert_eq!(got, expected, "{mode:?}");
-        assert_eq!(resumed.best(), straight.best(), "{mode:?}");
+        assert_eq!(got, expected, "{mode:?} {updates:?}");
+        assert_eq!(resumed.best(), straight.best(), "{mode:?} {updates:?}");
         assert_eq!(
             resumed.save().unwrap(),
             straight.save().unwrap(),
-            "{mode:?}: checkpoints after {EPISODES} episodes differ"
+            "{mode:?} {updates:?}: checkpoints after {EPISODES} episodes differ"
         );
         // The search did learn something across the split: sigma decays, policies vary.
         assert!(expected.iter().any(|e| e.6 != expected[0].6));
     }
+}
+
+#[test]
+fn zero_updates_per_episode_is_refused() {
+    let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..12];
+    let objective = CostFunction {
+        cost: Box::new(latency(ls)),
+        unit: Unit::Cycles,
+        reference: Some(latency(ls)(&Policy::uniform(ls.len(), 8))),
+    };
+    let config = config(Mode::Linear, Some(0));
+    let err = Search::new(config, ls, objective, &Budget::Ratio(0.4), 91.5)
+        .err()
+        .expect("0 updates per episode would never train the agent")
+        .to_string();
+    assert!(
+        err.contains("updates_per_episode must be at least 1"),
+        "{err}"
+    );
 }
 
 #[test]

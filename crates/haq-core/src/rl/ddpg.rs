@@ -403,3 +403,46 @@ impl Agent {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adam steps of the critic after each transition of three 4-step episodes, the first
+    /// of them the warm-up.
+    fn critic_steps(updates_per_episode: Option<usize>) -> Vec<u64> {
+        let config = DdpgConfig {
+            warmup: 1,
+            episodes: 3,
+            batch_size: 8,
+            hidden: 16,
+            updates_per_episode,
+            ..DdpgConfig::default()
+        };
+        let mut agent = Agent::new(config, 4, 3);
+        let mut steps = Vec::new();
+        for episode in 0..3 {
+            for step in 0..4 {
+                let state = [step as f32 / 4.0; N_FEATURES];
+                let action = agent.act(&state, episode);
+                let transition = Transition {
+                    state,
+                    action,
+                    reward: 0.1 * episode as f32,
+                    next_state: [(step + 1) as f32 / 4.0; N_FEATURES],
+                    done: step == 3,
+                };
+                agent.observe(transition, episode);
+                steps.push(agent.critic_adam.steps());
+            }
+        }
+        steps
+    }
+
+    #[test]
+    fn updates_follow_each_transition_or_come_k_at_the_end_of_an_episode() {
+        // None of them in the warm-up; then one per transition, or k on the last one.
+        assert_eq!(critic_steps(None), [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(critic_steps(Some(3)), [0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 6]);
+    }
+}
