@@ -130,6 +130,21 @@ fn a_chain_through_slurm_gives_the_local_results_and_caches() {
 }
 
 #[test]
+fn a_project_whose_path_has_spaces_and_a_hash_runs_through_slurm() {
+    if !slurm_tests_enabled() {
+        return;
+    }
+    let name = unique("spaces");
+    let p = Project::in_dir_named("my runs #2 100% ", &chain(&name));
+    let out = ok(&p.haq(&["run", "--executor", "slurm", "-j", "8"]));
+    assert!(out.contains("4 ran, 0 up to date"), "{out}");
+    // The job's output went where its #SBATCH --output line says, under the project.
+    let log = String::from_utf8(p.haq(&["log", "c"]).stdout).unwrap();
+    assert!(log.contains("step 2: acc"), "{log}");
+    assert!(p.path("out/c.json").is_file(), "--chdir was the project");
+}
+
+#[test]
 fn a_killed_haq_run_reattaches_to_its_jobs_and_submits_nothing_twice() {
     if !slurm_tests_enabled() {
         return;

@@ -19,7 +19,12 @@ pub struct Project {
 
 impl Project {
     pub fn new(workflow: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
+        Project::in_dir_named("", workflow)
+    }
+
+    /// A project whose directory's name starts with `prefix` (e.g. with spaces in it).
+    pub fn in_dir_named(prefix: &str, workflow: &str) -> Project {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
         std::fs::write(dir.path().join("workflow.yaml"), workflow).unwrap();
         Project { dir }
     }

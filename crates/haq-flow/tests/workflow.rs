@@ -942,3 +942,25 @@ fn a_cuda_stage_asks_for_a_gpu_in_its_batch_script() {
     }
     assert!(!script("cpu").contains("--gres"));
 }
+
+#[test]
+fn batch_script_paths_survive_spaces_hashes_quotes_and_percent_signs() {
+    let script = haq_flow::slurm::batch_script(
+        "wf",
+        "a",
+        &haq_flow::SlurmOptions::default(),
+        "cpu",
+        false,
+        Path::new("/opt/haq"),
+        Path::new("/data/my runs #2/\"x\" 100%/a"),
+    );
+    // sbatch reads `#` as the start of a comment and `%` as a filename pattern.
+    let want = r#"#SBATCH --output="/data/my runs \#2/\"x\" 100%%/a/slurm-%j.out""#;
+    assert!(script.lines().any(|l| l == want), "{want} in\n{script}");
+    assert!(
+        script
+            .lines()
+            .any(|l| l == "exec '/opt/haq' slurm-job '/data/my runs #2/\"x\" 100%/a'"),
+        "{script}"
+    );
+}

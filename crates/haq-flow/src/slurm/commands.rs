@@ -6,8 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+
+/// How long a requeueable job may show PREEMPTED or NODE_FAIL before it counts as ended.
+pub const REQUEUE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A job's state as Slurm names it (`PENDING`, `RUNNING`, `COMPLETED`, `CANCELLED`, ...)
 /// and the reason it gives (`Dependency`, `NonZeroExitCode`, `None`, ...).
@@ -34,6 +38,21 @@ impl JobState {
                 | "DEADLINE"
                 | "REVOKED"
         )
+    }
+
+    /// A state Slurm leaves a job in for good unless the job was submitted with
+    /// `--requeue`, in which case it puts the job back in the queue as PENDING: preempted,
+    /// or its node failed (sbatch(1), --requeue; squeue(1), JOB STATE CODES).
+    pub fn may_be_requeued(&self) -> bool {
+        matches!(self.state.as_str(), "PREEMPTED" | "NODE_FAIL")
+    }
+
+    /// Whether a job seen in this state for `seen_for` is over for good. With `requeue`,
+    /// PREEMPTED and NODE_FAIL are over only once they have lasted [`REQUEUE_PATIENCE`]:
+    /// a poll may see them before Slurm requeues the job, and a cluster whose PreemptMode
+    /// cancels keeps them.
+    pub fn over(&self, requeue: bool, seen_for: Duration) -> bool {
+        self.ended() && !(requeue && self.may_be_requeued() && seen_for < REQUEUE_PATIENCE)
     }
 
     /// `STATE` or `STATE (Reason)` when the reason says something.
@@ -157,4 +176,40 @@ fn sacct(job: &str) -> Option<JobState> {
         state,
         reason: format!("exit code {exit}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(name: &str) -> JobState {
+        JobState {
+            state: name.into(),
+            reason: "None".into(),
+        }
+    }
+
+    #[test]
+    fn preempted_and_node_fail_end_a_requeueable_job_only_once_they_last() {
+        let moment = Duration::from_secs(1);
+        for name in ["PREEMPTED", "NODE_FAIL"] {
+            let s = state(name);
+            assert!(s.ended());
+            assert!(!s.over(true, moment), "{name} may be requeued");
+            assert!(s.over(true, REQUEUE_PATIENCE), "{name} kept is final");
+            assert!(s.over(false, moment), "{name} without --requeue is final");
+        }
+        for name in [
+            "COMPLETED",
+            "FAILED",
+            "CANCELLED",
+            "TIMEOUT",
+            "OUT_OF_MEMORY",
+        ] {
+            assert!(state(name).over(true, Duration::ZERO), "{name}");
+        }
+        for name in ["PENDING", "RUNNING", "REQUEUED", "COMPLETING", "SUSPENDED"] {
+            assert!(!state(name).over(false, REQUEUE_PATIENCE), "{name}");
+        }
+    }
 }

@@ -100,6 +100,8 @@ struct Driver<'a> {
     waiting: BTreeSet<usize>,
     /// Since when squeue has failed, if it is failing.
     squeue_failing: Option<Instant>,
+    /// Jobs seen PREEMPTED or NODE_FAIL, and since when: Slurm may yet requeue them.
+    requeue_seen: BTreeMap<String, Instant>,
     summary: Summary,
 }
 
@@ -144,6 +146,7 @@ pub(crate) fn run(
         earlier,
         waiting: BTreeSet::new(),
         squeue_failing: None,
+        requeue_seen: BTreeMap::new(),
         summary: Summary::default(),
     };
     driver.drive()?;
@@ -606,7 +609,18 @@ impl Driver<'_> {
                 state: "UNKNOWN".into(),
                 reason: "gone from squeue and sacct".into(),
             });
-            if state.ended() || !states.contains_key(&job) {
+            let seen_for = if self.wf.executor.requeue && state.may_be_requeued() {
+                let since = *self
+                    .requeue_seen
+                    .entry(job.clone())
+                    .or_insert_with(Instant::now);
+                since.elapsed()
+            } else {
+                self.requeue_seen.remove(&job);
+                Duration::ZERO
+            };
+            if state.over(self.wf.executor.requeue, seen_for) || !states.contains_key(&job) {
+                self.requeue_seen.remove(&job);
                 let slot = self.flight.remove(&i).expect("in flight");
                 self.settle(i, slot, &state)?;
             } else if state.describe() != self.flight[&i].said {
@@ -845,12 +859,23 @@ pub fn batch_script(
     let mut lines = vec![
         "#!/bin/sh".to_string(),
         format!("#SBATCH --job-name=haq:{workflow}:{stage}"),
-        format!("#SBATCH --output={}/slurm-%j.out", dir.display()),
+        format!(
+            "#SBATCH --output={}",
+            sbatch_word(&format!(
+                "{}/slurm-%j.out",
+                // `%` starts a filename pattern (%j the job id); %% is a literal one.
+                dir.to_string_lossy().replace('%', "%%")
+            ))
+        ),
         // A requeued job appends to its output rather than losing the first attempt's.
         "#SBATCH --open-mode=append".to_string(),
         format!(
             "#SBATCH --chdir={}",
-            std::env::current_dir().unwrap_or_default().display()
+            sbatch_word(
+                &std::env::current_dir()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            )
         ),
     ];
     if requeue {
@@ -880,6 +905,21 @@ pub fn batch_script(
         shell_quote(&dir.to_string_lossy())
     ));
     lines.join("\n") + "\n"
+}
+
+/// `s` as one word of an `#SBATCH` line. sbatch splits those lines at whitespace outside
+/// double quotes, takes a backslash to escape the next character, and ends the line at an
+/// unescaped `#`, even inside quotes (`_get_argument` in Slurm's src/sbatch/opt.c).
+fn sbatch_word(s: &str) -> String {
+    let mut word = String::from('"');
+    for c in s.chars() {
+        if matches!(c, '\\' | '"' | '#') {
+            word.push('\\');
+        }
+        word.push(c);
+    }
+    word.push('"');
+    word
 }
 
 /// `s` as one word for sh.
