@@ -1,24 +1,24 @@
 //! Helpers for the build scripts of haq's binaries.
 //!
-//! A stage binary's identity goes into every run's fingerprint. It must change when the
-//! code that built the binary changes, and must not change when the same sources are
-//! built in another checkout (release binaries embed their path), so it is a hash of the
-//! sources computed at build time rather than a hash of the executable.
+//! A stage binary's identity goes into every run's fingerprint. It must change when what
+//! built the binary changes (its sources, dependency versions, build scripts and flags,
+//! libtorch), and must not change when the same sources are built in another checkout
+//! (release binaries embed their path), so it is computed at build time rather than
+//! a hash of the executable.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Exposes the package's source identity to the crate as the compile-time variable
-/// `HAQ_BUILD_IDENTITY`: a hash of its `src/` and, recursively, of the `src/` of every
+/// Exposes the package's build identity to the crate as the compile-time variable
+/// `HAQ_BUILD_IDENTITY` ([`identity`]): its `src/` and, recursively, the `src/` of every
 /// path dependency its manifest names (directly or through `workspace = true`), so no
-/// list of source folders can fall out of date when a dependency is added.
+/// list of source folders can fall out of date when a dependency is added; and what else
+/// changes the binary's results.
 pub fn emit_identity() {
     let manifest_dir = manifest_dir();
-    let sources: Vec<PathBuf> = crates_built_into(&manifest_dir)
-        .iter()
-        .map(|c| c.join("src"))
-        .collect();
-    emit_identity_of(&workspace_root(&manifest_dir), &sources);
+    let crates = crates_built_into(&manifest_dir);
+    let sources: Vec<PathBuf> = crates.iter().map(|c| c.join("src")).collect();
+    emit(&identity(&workspace_root(&manifest_dir), &crates, &sources));
 }
 
 /// The folder of the package at `manifest_dir` and of each of its path dependencies,
@@ -38,7 +38,92 @@ pub fn crates_built_into(manifest_dir: &Path) -> Vec<PathBuf> {
 pub fn emit_identity_of_paths(paths: &[&str]) {
     let manifest_dir = manifest_dir();
     let sources: Vec<PathBuf> = paths.iter().map(|p| manifest_dir.join(p)).collect();
-    emit_identity_of(&workspace_root(&manifest_dir), &sources);
+    emit(&identity(
+        &workspace_root(&manifest_dir),
+        &[manifest_dir],
+        &sources,
+    ));
+}
+
+/// Environment variables the build scripts read that change the binaries: the C++
+/// kernel's ABI flag (crates/haq-core/build.rs) and the CUDA link.
+const BUILD_ENV: [&str; 2] = ["LIBTORCH_CXX11_ABI", "HAQ_CUDA"];
+
+/// The identity of a binary built from the packages `crates` of the workspace at `root`,
+/// whose code is `sources`: `name=value` parts, so that a stale stage can say what changed.
+/// - `sources`: every file under `sources` (their paths relative to `root` included, so
+///   the checkout's location is not);
+/// - `lock`: Cargo.lock, the versions of every dependency;
+/// - `build`: the manifests (features, profiles), the build scripts (the C++ kernel's
+///   flags), the build helper itself and [`BUILD_ENV`];
+/// - `libtorch`: the version of the libtorch at `LIBTORCH`, where a crate links tch.
+pub fn identity(root: &Path, crates: &[PathBuf], sources: &[PathBuf]) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut parts = vec![
+        ("sources", digest(&root, sources)),
+        ("lock", digest(&root, &[root.join("Cargo.lock")])),
+    ];
+    let mut build: Vec<PathBuf> = vec![
+        root.join("Cargo.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+    ];
+    for c in crates {
+        build.extend([c.join("Cargo.toml"), c.join("build.rs")]);
+    }
+    let mut build_digest = digest(&root, &build);
+    for var in BUILD_ENV {
+        println!("cargo:rerun-if-env-changed={var}");
+        if let Ok(value) = std::env::var(var) {
+            build_digest = blake3::hash(format!("{build_digest} {var}={value}").as_bytes())
+                .to_hex()[..16]
+                .to_string();
+        }
+    }
+    parts.push(("build", build_digest));
+    if crates.iter().any(|c| links_tch(c)) {
+        parts.push(("libtorch", libtorch_version()));
+    }
+    parts
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn emit(identity: &str) {
+    println!("cargo:rustc-env=HAQ_BUILD_IDENTITY={identity}");
+}
+
+fn links_tch(crate_dir: &Path) -> bool {
+    read_manifest(crate_dir)
+        .and_then(|m| m.get("dependencies")?.as_table().cloned())
+        .is_some_and(|deps| deps.contains_key("tch"))
+}
+
+/// The version of the libtorch at `LIBTORCH`: PyTorch's `version.py` where it is a Python
+/// package (scripts/setup's), `build-version` in a libtorch archive; `unknown` otherwise.
+fn libtorch_version() -> String {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Ok(root) = std::env::var("LIBTORCH") else {
+        return "unknown".into();
+    };
+    let root = Path::new(&root);
+    let python = root.join("version.py");
+    let archive = root.join("build-version");
+    for file in [&python, &archive].into_iter().filter(|f| f.exists()) {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    if let Ok(text) = fs::read_to_string(&python) {
+        let version = text.lines().find_map(|l| {
+            let value = l.strip_prefix("__version__")?.trim_start();
+            let value = value.strip_prefix('=')?.trim();
+            Some(value.trim_matches(|c| c == '\'' || c == '"').to_string())
+        });
+        if let Some(version) = version {
+            return version;
+        }
+    }
+    fs::read_to_string(&archive).map_or_else(|_| "unknown".into(), |v| v.trim().to_string())
 }
 
 fn manifest_dir() -> PathBuf {
@@ -90,13 +175,14 @@ fn collect_path_deps(
     }
 }
 
-/// Hashes every file under `sources` (paths relative to `root` go into the hash, so the
-/// checkout's location does not) and exposes the digest as `HAQ_BUILD_IDENTITY`.
-fn emit_identity_of(root: &Path, sources: &[PathBuf]) {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+/// A hash of every file under `paths` and of its path relative to `root`; 16 hex digits.
+fn digest(root: &Path, paths: &[PathBuf]) -> String {
     let mut files = Vec::new();
-    for path in sources {
-        println!("cargo:rerun-if-changed={}", path.display());
+    for path in paths {
+        // Cargo reruns a build script on every build for a path that does not exist.
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
         collect_files(path, &mut files);
     }
     files.sort();
@@ -104,15 +190,14 @@ fn emit_identity_of(root: &Path, sources: &[PathBuf]) {
     let mut hasher = blake3::Hasher::new();
     for file in &files {
         let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
-        let rel = canonical.strip_prefix(&root).unwrap_or(&canonical);
+        let rel = canonical.strip_prefix(root).unwrap_or(&canonical);
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update(&[0]);
         let bytes = fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
         hasher.update(&(bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }
-    let hex = hasher.finalize().to_hex();
-    println!("cargo:rustc-env=HAQ_BUILD_IDENTITY={}", &hex[..32]);
+    hasher.finalize().to_hex()[..16].to_string()
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {

@@ -240,8 +240,9 @@ pub enum StaleReason {
         input: String,
         change: Change,
     },
-    /// The stage binary was built from other sources.
-    BinaryRebuilt { kind: String },
+    /// The stage binary was built anew, from what `changes` names (empty when its
+    /// identity has no named parts: a binary built before they existed).
+    BinaryRebuilt { kind: String, changes: Vec<String> },
     /// Nothing above differs: the fingerprint recipe itself changed.
     FingerprintChanged,
 }
@@ -282,15 +283,59 @@ impl fmt::Display for StaleReason {
                 input,
                 change,
             } => write!(f, "upstream {stage}: input {input} {change}"),
-            StaleReason::BinaryRebuilt { kind } => {
+            StaleReason::BinaryRebuilt { kind, changes } if changes.is_empty() => {
                 write!(
                     f,
                     "stage binary haq-{kind} was rebuilt from different sources"
                 )
             }
+            StaleReason::BinaryRebuilt { kind, changes } => {
+                write!(
+                    f,
+                    "stage binary haq-{kind} was rebuilt: {}",
+                    changes.join(", ")
+                )
+            }
             StaleReason::FingerprintChanged => write!(f, "fingerprint changed"),
         }
     }
+}
+
+/// What differs between two build identities of `name=value` parts (haq-build), named for
+/// a reader; nothing where either has no such parts.
+fn build_changes(old: &str, new: &str) -> Vec<String> {
+    let parts = |id: &str| -> Option<BTreeMap<String, String>> {
+        id.split_whitespace()
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect()
+    };
+    let (Some(old), Some(new)) = (parts(old), parts(new)) else {
+        return Vec::new();
+    };
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (a, b) = (old.get(name), new.get(name));
+            if a == b {
+                return None;
+            }
+            Some(match name.as_str() {
+                "libtorch" => format!(
+                    "libtorch {} -> {}",
+                    a.map_or("(none)", String::as_str),
+                    b.map_or("(none)", String::as_str)
+                ),
+                "lock" => "Cargo.lock changed".into(),
+                "build" => "build scripts, manifests or build flags changed".into(),
+                "sources" => "sources changed".into(),
+                other => format!("{other} changed"),
+            })
+        })
+        .collect()
 }
 
 /// The reasons, as one line.
@@ -340,6 +385,7 @@ pub fn why_stale(old: &Basis, new: &Basis) -> Vec<StaleReason> {
     if old.binary_id != new.binary_id {
         reasons.push(StaleReason::BinaryRebuilt {
             kind: new.kind.to_string(),
+            changes: build_changes(old.binary_id, new.binary_id),
         });
     }
     if reasons.is_empty() {

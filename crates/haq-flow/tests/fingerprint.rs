@@ -104,7 +104,7 @@ fn diff_params_names_each_changed_path() {
 mod why_stale {
     use std::collections::BTreeMap;
 
-    use haq_flow::fingerprint::{why_stale, Basis, Change, StaleReason};
+    use haq_flow::fingerprint::{explain, why_stale, Basis, Change, StaleReason};
     use haq_store::Digest;
     use serde_json::json;
 
@@ -165,7 +165,8 @@ mod why_stale {
                     change: Change::Changed
                 },
                 StaleReason::BinaryRebuilt {
-                    kind: "search".into()
+                    kind: "search".into(),
+                    changes: Vec::new(),
                 },
             ]
         );
@@ -212,8 +213,53 @@ mod why_stale {
         );
         assert_eq!(
             line(StaleReason::BinaryRebuilt {
-                kind: "search".into()
+                kind: "search".into(),
+                changes: Vec::new(),
             }),
+            "stage binary haq-search was rebuilt from different sources"
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_binary_names_what_changed_in_its_build() {
+        let params = json!({});
+        let inputs = digests(&[]);
+        let id = "sources=aa lock=bb build=cc libtorch=2.13.0+cpu";
+        let reason = |new: &str| {
+            let basis = |binary_id| Basis {
+                kind: "search",
+                params: &params,
+                inputs: &inputs,
+                binary_id,
+            };
+            explain(&why_stale(&basis(id), &basis(new)))
+        };
+        for (new, says) in [
+            (
+                "sources=a2 lock=bb build=cc libtorch=2.13.0+cpu",
+                "sources changed",
+            ),
+            (
+                "sources=aa lock=b2 build=cc libtorch=2.13.0+cpu",
+                "Cargo.lock changed",
+            ),
+            (
+                "sources=aa lock=bb build=c2 libtorch=2.13.0+cpu",
+                "build scripts, manifests or build flags changed",
+            ),
+            (
+                "sources=aa lock=bb build=cc libtorch=2.14.0+cpu",
+                "libtorch 2.13.0+cpu -> 2.14.0+cpu",
+            ),
+        ] {
+            assert_eq!(
+                reason(new),
+                format!("stage binary haq-search was rebuilt: {says}")
+            );
+        }
+        // An identity from before the parts existed is a plain rebuild.
+        assert_eq!(
+            reason("0123456789abcdef0123456789abcdef"),
             "stage binary haq-search was rebuilt from different sources"
         );
     }
