@@ -43,6 +43,15 @@ const V1: [&str; 6] = [
     "1000",
 ];
 
+const V2: [&str; 6] = [
+    "--arch",
+    "mobilenetv2",
+    "--input-size",
+    "224",
+    "--num-classes",
+    "1000",
+];
+
 #[test]
 fn list_names_every_model_and_its_parameters() {
     let text = stdout(&["list"]);
@@ -213,20 +222,14 @@ fn policy_files_and_errors() {
         .concat(),
     );
     assert!(wrong.contains("1..=8"), "{wrong}");
-    let short = [
-        "cost",
-        "--arch",
-        "mobilenetv2",
-        "--input-size",
-        "224",
-        "--num-classes",
-        "1000",
-        "--hardware",
-        "size",
-        "--policy",
-        path.to_str().unwrap(),
-    ];
-    let mismatch = stderr_of_failure(&short);
+    let mismatch = stderr_of_failure(
+        &[
+            &["cost"],
+            &V2[..],
+            &["--hardware", "size", "--policy", path.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     assert!(
         mismatch.contains("policy.json: 28 layers given but the model has 53"),
         "{mismatch}"
@@ -272,20 +275,14 @@ fn a_measured_table_file_serves_wherever_a_model_name_does() {
         template
     );
     // A network it does not cover is refused, naming the first layer it has no row for.
-    let v2 = [
-        "cost",
-        "--arch",
-        "mobilenetv2",
-        "--input-size",
-        "224",
-        "--num-classes",
-        "1000",
-        "--hardware",
-        table,
-        "--policy",
-        "uniform:4",
-    ];
-    let uncovered = stderr_of_failure(&v2);
+    let uncovered = stderr_of_failure(
+        &[
+            &["cost"],
+            &V2[..],
+            &["--hardware", table, "--policy", "uniform:4"],
+        ]
+        .concat(),
+    );
     assert!(
         uncovered.contains(&format!("{table}: no row for the shape of layer")),
         "{uncovered}"
