@@ -274,29 +274,25 @@ fn a_measured_table_file_serves_wherever_a_model_name_does() {
         stdout(&[&["table"], &V1[..], &["--hardware", table]].concat()),
         template
     );
+    let cost_fails = |network: &[&str]| {
+        stderr_of_failure(
+            &[
+                &["cost"],
+                network,
+                &["--hardware", table, "--policy", "uniform:4"],
+            ]
+            .concat(),
+        )
+    };
     // A network it does not cover is refused, naming the first layer it has no row for.
-    let uncovered = stderr_of_failure(
-        &[
-            &["cost"],
-            &V2[..],
-            &["--hardware", table, "--policy", "uniform:4"],
-        ]
-        .concat(),
-    );
+    let uncovered = cost_fails(&V2);
     assert!(
         uncovered.contains(&format!("{table}: no row for the shape of layer")),
         "{uncovered}"
     );
     // A broken table gets the workflow's errors: file, line and column.
     std::fs::write(&file, template.replacen(",ms\n", ",hours\n", 1)).unwrap();
-    let broken = stderr_of_failure(
-        &[
-            &["cost"],
-            &V1[..],
-            &["--hardware", table, "--policy", "uniform:4"],
-        ]
-        .concat(),
-    );
+    let broken = cost_fails(&V1);
     assert!(
         broken.contains(&format!("{table}:2: column unit")),
         "{broken}"

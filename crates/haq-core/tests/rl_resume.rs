@@ -36,16 +36,19 @@ fn search<'a>(ls: &'a [LayerInfo], mode: Mode) -> Search<'a> {
     search_with(ls, mode, None)
 }
 
-fn search_with<'a>(ls: &'a [LayerInfo], mode: Mode, updates: Option<usize>) -> Search<'a> {
-    let objective = CostFunction {
+fn objective(ls: &[LayerInfo]) -> CostFunction<'_> {
+    CostFunction {
         cost: Box::new(latency(ls)),
         unit: Unit::Cycles,
         reference: Some(latency(ls)(&Policy::uniform(ls.len(), 8))),
-    };
+    }
+}
+
+fn search_with<'a>(ls: &'a [LayerInfo], mode: Mode, updates: Option<usize>) -> Search<'a> {
     Search::new(
         config(mode, updates),
         ls,
-        objective,
+        objective(ls),
         &Budget::Ratio(0.4),
         91.5,
     )
@@ -118,13 +121,8 @@ fn a_restored_search_continues_exactly_as_an_uninterrupted_one() {
 #[test]
 fn zero_updates_per_episode_is_refused() {
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..12];
-    let objective = CostFunction {
-        cost: Box::new(latency(ls)),
-        unit: Unit::Cycles,
-        reference: Some(latency(ls)(&Policy::uniform(ls.len(), 8))),
-    };
     let config = config(Mode::Linear, Some(0));
-    let err = Search::new(config, ls, objective, &Budget::Ratio(0.4), 91.5)
+    let err = Search::new(config, ls, objective(ls), &Budget::Ratio(0.4), 91.5)
         .err()
         .expect("0 updates per episode would never train the agent")
         .to_string();

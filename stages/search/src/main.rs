@@ -238,28 +238,10 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
             )
         }
     }
-    // What an episode scores with is drawn from the search-train subset, at least 2 images
-    // (batch norm in training mode); said here rather than after pretrain and calibrate.
-    let from_train = |field: &str, images: usize| {
-        if (2..=p.train_subset).contains(&images) {
-            return Ok(());
-        }
-        Err(haq_core::error::Error::Config {
-            field: field.into(),
-            problem: format!(
-                "{images} is not between 2 and the {} images of the search-train subset \
-                 (train_subset)",
-                p.train_subset
-            ),
-        })
-    };
     let scoring = match (p.reward, p.finetune_steps, p.finetune_batch) {
-        (RewardMode::Calibrate, None, None) => {
-            from_train("calibrate_images", p.calibrate_images)?;
-            Scoring::Calibrate {
-                images: p.calibrate_images,
-            }
-        }
+        (RewardMode::Calibrate, None, None) => Scoring::Calibrate {
+            images: p.calibrate_images,
+        },
         (RewardMode::Calibrate, ..) => {
             return bad(
                 "reward",
@@ -269,7 +251,7 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
         }
         (RewardMode::Finetune, Some(steps), Some(batch)) => {
             range("finetune_steps", steps, 1, 1_000_000)?;
-            from_train("finetune_batch", batch)?;
+            range("finetune_batch", batch, 1, haq_core::check::MAX_BATCH)?;
             Scoring::Finetune(FinetuneConfig::new(steps, batch))
         }
         (RewardMode::Finetune, ..) => {
@@ -279,6 +261,8 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
             )
         }
     };
+    // Said here rather than after pretrain and calibrate have run.
+    scoring.check(p.train_subset)?;
     if let Some(bits) = p.bits {
         BitRange::new(bits.min, bits.max)?;
     }

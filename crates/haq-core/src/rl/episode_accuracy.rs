@@ -62,6 +62,39 @@ pub enum Scoring {
     Calibrate { images: usize },
 }
 
+impl Scoring {
+    /// Fails unless what an episode draws from the `train` images of the search-train
+    /// subset fits in it: at least 2 (batch norm needs more than one value per channel in
+    /// training mode), and at least one finetune step. The search stage's params check and
+    /// [`EpisodeAccuracy::new`] both ask.
+    pub fn check(&self, train: usize) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(Error::Config {
+                field: field.into(),
+                problem,
+            })
+        };
+        let (field, images) = match *self {
+            Scoring::Finetune(config) => {
+                if config.steps == 0 {
+                    return bad("finetune_steps", "must be at least 1".into());
+                }
+                ("finetune_batch", config.batch_size)
+            }
+            Scoring::Calibrate { images } => ("calibrate_images", images),
+        };
+        if !(2..=train).contains(&images) {
+            return bad(
+                field,
+                format!(
+                    "{images} is not between 2 and the {train} images of the search-train subset"
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// One episode's accuracy and where its time went.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
@@ -128,25 +161,7 @@ impl EpisodeAccuracy {
                 problem,
             })
         };
-        // Batch norm needs more than one value per channel in training mode.
-        let (field, images) = match scoring {
-            Scoring::Finetune(config) => {
-                if config.steps == 0 {
-                    return bad("finetune_steps", "must be at least 1".into());
-                }
-                ("finetune_batch", config.batch_size)
-            }
-            Scoring::Calibrate { images } => ("calibrate_images", images),
-        };
-        if !(2..=train.len()).contains(&images) {
-            return bad(
-                field,
-                format!(
-                    "{images} is not between 2 and the {} images of the search-train subset",
-                    train.len()
-                ),
-            );
-        }
+        scoring.check(train.len())?;
         if clips.layers.len() != model.layers().len() {
             return bad(
                 "clips",
