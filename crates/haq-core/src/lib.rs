@@ -12,7 +12,7 @@ pub mod config;
 pub mod data;
 pub mod models;
 pub mod quant;
-pub mod rl;
+pub mod search;
 pub mod rng;
 pub mod stage;
 pub mod train;

@@ -26,7 +26,7 @@ use common::{env_or, Calibrated};
 
 use haq_core::hw::by_name;
 use haq_core::models::Model;
-use haq_core::rl::{
+use haq_core::search::{
     BitRange, Budget, DdpgConfig, EpisodeAccuracy, Mode, Resource, Scoring, Search, SearchConfig,
 };
 

@@ -30,7 +30,7 @@ use serde_json::json;
 use haq_core::hw::by_name;
 use haq_core::models::Model;
 use haq_core::quant::{Policy, Quantization};
-use haq_core::rl::{
+use haq_core::search::{
     BitRange, Budget, Constraint, Env, EpisodeAccuracy, FinetuneConfig, Mode, Resource, Scoring,
 };
 use haq_core::rng::seeded_rng;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use haq_core::rl::{EpisodeReport, Measurement};
+use haq_core::search::{EpisodeReport, Measurement};
 
 /// Seconds an episode spent on each part of its work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -32,7 +32,7 @@ use haq_core::arch::LayerInfo;
 use haq_core::config::Settings;
 use haq_core::hw::{check_name, policy_costs, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
-use haq_core::rl::{
+use haq_core::search::{
     budget::no_fp32_reference, BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Mode,
     Repair, Resource, Scoring, Search, SearchConfig,
 };
@@ -412,7 +412,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let (finalist_float_accuracy, finalists) = match &finalist_val {
         Some(val) => {
             let float = accuracy.set_val(val)?;
-            let ranked = haq_core::rl::finalists(
+            let ranked = haq_core::search::finalists(
                 history
                     .iter()
                     .map(|e| (e.report.episode, e.report.reward, &e.report.policy)),

@@ -4,7 +4,7 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Agent, Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
+use haq_core::search::{Agent, Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
 
 fn agent(episodes: usize, warmup: usize) -> Agent {
     let config = DdpgConfig {

@@ -9,15 +9,15 @@ pub use haq_cost::{budget, env};
 
 mod adam;
 mod checkpoint;
-pub mod ddpg;
+pub mod agent;
 pub mod episode_accuracy;
 mod replay;
-pub mod search;
+pub mod driver;
 
 pub use budget::{Budget, Constraint, CostFunction, Repair, Resource};
 pub use env::{BitRange, Env, Mode, Observation, N_FEATURES};
 
-pub use ddpg::{Agent, DdpgConfig};
+pub use agent::{Agent, DdpgConfig};
 pub use episode_accuracy::{EpisodeAccuracy, FinetuneConfig, Measurement, Scoring};
 pub use replay::Transition;
-pub use search::{finalists, Best, EpisodeReport, Search, SearchConfig};
+pub use driver::{finalists, Best, EpisodeReport, Search, SearchConfig};

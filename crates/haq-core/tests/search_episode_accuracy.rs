@@ -11,7 +11,7 @@ use haq_core::config::{DatasetSettings, ModelSettings, Splits};
 use haq_core::data::DatasetName;
 use haq_core::models::Model;
 use haq_core::quant::{measure_clips, ClipTable, Policy};
-use haq_core::rl::{EpisodeAccuracy, FinetuneConfig, Scoring};
+use haq_core::search::{EpisodeAccuracy, FinetuneConfig, Scoring};
 use tch::{Device, Kind};
 
 use crate::tiny;

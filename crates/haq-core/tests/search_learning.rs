@@ -14,7 +14,7 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
+use haq_core::search::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
 
 const EPISODES: usize = 150;
 const SEEDS: u64 = 3;

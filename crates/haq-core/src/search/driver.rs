@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::budget::{Budget, Constraint, CostFunction, Repair};
 use super::checkpoint::{self, exact_f64, prefixed, strip};
-use super::ddpg::{Agent, AgentHeader, DdpgConfig};
+use super::agent::{Agent, AgentHeader, DdpgConfig};
 use super::env::{BitRange, Env, Mode};
 use super::replay::Transition;
 use crate::arch::LayerInfo;

@@ -1,7 +1,7 @@
 //! A search's finalists: the highest-reward episodes with distinct policies.
 
 use haq_core::quant::Policy;
-use haq_core::rl::finalists;
+use haq_core::search::finalists;
 
 #[test]
 fn finalists_are_the_best_distinct_policies_best_first() {

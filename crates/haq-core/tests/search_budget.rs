@@ -6,7 +6,7 @@ use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::error::Error;
 use haq_core::hw::{build_table, by_name, CostTable, Unit};
 use haq_core::quant::{LayerBits, Policy};
-use haq_core::rl::{BitRange, Budget, Constraint, CostFunction, Env, Mode, Repair};
+use haq_core::search::{BitRange, Budget, Constraint, CostFunction, Env, Mode, Repair};
 use haq_core::rng::seeded_rng;
 use rand::Rng;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use haq_core::arch::{layers, Arch, ArchConfig};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
+use haq_core::search::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
 
 #[test]
 fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {

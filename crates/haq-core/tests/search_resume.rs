@@ -5,7 +5,7 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::rl::{Budget, CostFunction, DdpgConfig, EpisodeReport, Mode, Search, SearchConfig};
+use haq_core::search::{Budget, CostFunction, DdpgConfig, EpisodeReport, Mode, Search, SearchConfig};
 
 const EPISODES: usize = 9;
 const SPLIT: usize = 5;
