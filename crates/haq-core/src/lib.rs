@@ -12,8 +12,8 @@ pub mod config;
 pub mod data;
 pub mod models;
 pub mod quant;
-pub mod search;
 pub mod rng;
+pub mod search;
 pub mod stage;
 pub mod train;
 

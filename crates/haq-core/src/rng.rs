@@ -16,6 +16,9 @@ pub mod stream {
     pub const INITIAL_WEIGHTS: u64 = u64::MAX - 2;
     /// The search agent: its initial weights, exploration and replay sampling.
     pub const SEARCH_AGENT: u64 = u64::MAX - 16;
+    /// Random search's actions, and DDPG's in its warm-up: paired by seed, a DDPG search's
+    /// warm-up episodes are its random control's first ones.
+    pub const SEARCH_RANDOM: u64 = u64::MAX - 17;
     /// Episode `e` of a search finetunes with stream `SEARCH_EPISODE + e`, so a resumed
     /// search replays each episode's batches without replaying the episodes before it.
     pub const SEARCH_EPISODE: u64 = 1 << 60;

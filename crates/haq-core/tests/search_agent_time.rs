@@ -7,7 +7,9 @@ use std::time::Duration;
 use haq_core::arch::{layers, Arch, ArchConfig};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::search::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
+use haq_core::search::{
+    Budget, CostFunction, DdpgConfig, MethodConfig, Mode, Search, SearchConfig,
+};
 
 #[test]
 fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
@@ -28,10 +30,10 @@ fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
     };
     let warmup = 3;
     let config = SearchConfig {
-        agent: DdpgConfig {
+        method: MethodConfig::Ddpg(DdpgConfig {
             warmup,
             ..DdpgConfig::default()
-        },
+        }),
         ..SearchConfig::new(Mode::Linear, 0)
     };
     let mut search = Search::new(config, &ls, objective, &Budget::Ratio(0.5), 90.0).unwrap();
@@ -39,6 +41,7 @@ fn the_agent_takes_a_small_fraction_of_a_second_per_episode_on_mobilenet_v2() {
     for episode in 0..warmup + 5 {
         let report = search
             .run_episode(&mut |p| Ok(80.0 + p.layers[1].w_bits as f64))
+            .unwrap()
             .unwrap();
         if episode >= warmup {
             times.push(report.agent_time);

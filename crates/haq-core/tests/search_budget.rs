@@ -6,8 +6,8 @@ use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::error::Error;
 use haq_core::hw::{build_table, by_name, CostTable, Unit};
 use haq_core::quant::{LayerBits, Policy};
-use haq_core::search::{BitRange, Budget, Constraint, CostFunction, Env, Mode, Repair};
 use haq_core::rng::seeded_rng;
+use haq_core::search::{BitRange, Budget, Constraint, CostFunction, Env, Mode, Repair};
 use rand::Rng;
 
 /// A real cost model on `layers`, as the search stage uses it: a lookup table of every

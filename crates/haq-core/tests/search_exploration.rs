@@ -4,7 +4,9 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::search::{Agent, Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
+use haq_core::search::{
+    Agent, Budget, CostFunction, DdpgConfig, MethodConfig, Mode, RandomConfig, Search, SearchConfig,
+};
 
 fn agent(episodes: usize, warmup: usize) -> Agent {
     let config = DdpgConfig {
@@ -64,11 +66,14 @@ fn search<'a>(ls: &'a [LayerInfo], random: bool, reward: f64) -> Search<'a> {
         reference: Some(cost(&Policy::uniform(ls.len(), 8))),
     };
     let config = SearchConfig {
-        agent: DdpgConfig {
-            warmup: 3,
-            episodes: 8,
-            random,
-            ..DdpgConfig::default()
+        method: if random {
+            MethodConfig::Random(RandomConfig { episodes: 8 })
+        } else {
+            MethodConfig::Ddpg(DdpgConfig {
+                warmup: 3,
+                episodes: 8,
+                ..DdpgConfig::default()
+            })
         },
         ..SearchConfig::new(Mode::Linear, 5)
     };
@@ -86,7 +91,7 @@ fn the_random_agent_is_a_warm_up_that_never_ends() {
     let (mut ddpg, mut random) = (search(ls, false, 50.0), search(ls, true, 50.0));
     let run = |s: &mut Search, accuracy: &mut dyn FnMut(&Policy) -> _| {
         (0..8)
-            .map(|_| s.run_episode(accuracy).unwrap())
+            .map(|_| s.run_episode(accuracy).unwrap().unwrap())
             .collect::<Vec<_>>()
     };
     let d = run(&mut ddpg, &mut accuracy);

@@ -14,7 +14,9 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::search::{Budget, CostFunction, DdpgConfig, Mode, Search, SearchConfig};
+use haq_core::search::{
+    Budget, CostFunction, DdpgConfig, MethodConfig, Mode, Search, SearchConfig,
+};
 
 const EPISODES: usize = 150;
 const SEEDS: u64 = 3;
@@ -55,10 +57,10 @@ fn distance(policy: &Policy, target: &Policy) -> f64 {
 fn best_reward(ls: &[LayerInfo], seed: u64, warmup: usize) -> f64 {
     let target = target(ls);
     let config = SearchConfig {
-        agent: DdpgConfig {
+        method: MethodConfig::Ddpg(DdpgConfig {
             warmup,
             ..DdpgConfig::default()
-        },
+        }),
         ..SearchConfig::new(Mode::Kmeans, seed)
     };
     let limit = size(ls)(&target);
@@ -75,6 +77,7 @@ fn best_reward(ls: &[LayerInfo], seed: u64, warmup: usize) -> f64 {
     for _ in 0..EPISODES {
         let report = search
             .run_episode(&mut |p| Ok(-10.0 * distance(p, &target)))
+            .unwrap()
             .unwrap();
         assert!(report.cost <= limit, "{report:?}");
     }

@@ -5,7 +5,9 @@
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
 use haq_core::hw::Unit;
 use haq_core::quant::Policy;
-use haq_core::search::{Budget, CostFunction, DdpgConfig, EpisodeReport, Mode, Search, SearchConfig};
+use haq_core::search::{
+    Budget, CostFunction, DdpgConfig, EpisodeReport, MethodConfig, Mode, Search, SearchConfig,
+};
 
 const EPISODES: usize = 9;
 const SPLIT: usize = 5;
@@ -13,11 +15,11 @@ const SPLIT: usize = 5;
 fn config(mode: Mode, updates_per_episode: Option<usize>) -> SearchConfig {
     SearchConfig {
         // A short warm-up so the networks are trained on both sides of the split.
-        agent: DdpgConfig {
+        method: MethodConfig::Ddpg(DdpgConfig {
             warmup: 3,
             updates_per_episode,
             ..DdpgConfig::default()
-        },
+        }),
         ..SearchConfig::new(mode, 11)
     }
 }
@@ -67,7 +69,7 @@ fn accuracy(policy: &Policy) -> haq_core::error::Result<f64> {
 }
 
 /// A report without its timing, which legitimately differs.
-fn outcome(r: EpisodeReport) -> (usize, f64, f64, f64, Option<f64>, f64, Policy) {
+fn outcome(r: EpisodeReport) -> (usize, f64, f64, f64, Option<f64>, Option<f64>, Policy) {
     (
         r.episode,
         r.reward,
@@ -92,19 +94,22 @@ fn a_restored_search_continues_exactly_as_an_uninterrupted_one() {
     ] {
         let mut straight = search_with(ls, mode, updates);
         let expected: Vec<_> = (0..EPISODES)
-            .map(|_| outcome(straight.run_episode(&mut accuracy).unwrap()))
+            .map(|_| outcome(straight.run_episode(&mut accuracy).unwrap().unwrap()))
             .collect();
 
         let mut first = search_with(ls, mode, updates);
         let mut got: Vec<_> = (0..SPLIT)
-            .map(|_| outcome(first.run_episode(&mut accuracy).unwrap()))
+            .map(|_| outcome(first.run_episode(&mut accuracy).unwrap().unwrap()))
             .collect();
         let bytes = first.save().unwrap();
         drop(first);
         let mut resumed = search_with(ls, mode, updates);
         resumed.restore(&bytes).unwrap();
         assert_eq!(resumed.episodes_done(), SPLIT);
-        got.extend((SPLIT..EPISODES).map(|_| outcome(resumed.run_episode(&mut accuracy).unwrap())));
+        got.extend(
+            (SPLIT..EPISODES)
+                .map(|_| outcome(resumed.run_episode(&mut accuracy).unwrap().unwrap())),
+        );
 
         assert_eq!(got, expected, "{mode:?} {updates:?}");
         assert_eq!(resumed.best(), straight.best(), "{mode:?} {updates:?}");
@@ -138,7 +143,7 @@ fn a_checkpoint_of_another_search_is_refused() {
     tch::set_num_threads(1);
     let ls = &layers(&ArchConfig::new(Arch::MobileNetV2, 32, 10))[..12];
     let mut linear = search(ls, Mode::Linear);
-    linear.run_episode(&mut accuracy).unwrap();
+    linear.run_episode(&mut accuracy).unwrap().unwrap();
     let bytes = linear.save().unwrap();
 
     let mut kmeans = search(ls, Mode::Kmeans);

@@ -12,4 +12,5 @@ pub mod check;
 pub mod env;
 pub mod error;
 pub mod hw;
+pub mod method;
 pub mod policy;

@@ -27,7 +27,8 @@ use common::{env_or, Calibrated};
 use haq_core::hw::by_name;
 use haq_core::models::Model;
 use haq_core::search::{
-    BitRange, Budget, DdpgConfig, EpisodeAccuracy, Mode, Resource, Scoring, Search, SearchConfig,
+    BitRange, Budget, DdpgConfig, EpisodeAccuracy, MethodConfig, Mode, Resource, Scoring, Search,
+    SearchConfig,
 };
 
 /// One search's figures: means over the episodes after the warm-up.
@@ -72,12 +73,12 @@ fn main() -> anyhow::Result<()> {
         let objective = Resource::Latency.cost_function(cost_model.as_ref(), table, &layers)?;
         let config = SearchConfig {
             bits: BitRange::new(3, 8)?,
-            agent: DdpgConfig {
+            method: MethodConfig::Ddpg(DdpgConfig {
                 warmup,
                 episodes,
                 updates_per_episode,
                 ..DdpgConfig::default()
-            },
+            }),
             ..SearchConfig::new(Mode::Linear, seed)
         };
         let budget = Budget::Match("uniform:4".into());
@@ -92,7 +93,8 @@ fn main() -> anyhow::Result<()> {
         for episode in 0..episodes {
             let start = Instant::now();
             let report = search
-                .run_episode(&mut |policy| Ok(accuracy.measure(policy, episode)?.accuracy))?;
+                .run_episode(&mut |policy| Ok(accuracy.measure(policy, episode)?.accuracy))?
+                .expect("DDPG runs its episodes");
             if episode >= warmup {
                 episode_time += start.elapsed();
                 agent_time += report.agent_time;

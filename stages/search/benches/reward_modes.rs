@@ -30,10 +30,10 @@ use serde_json::json;
 use haq_core::hw::by_name;
 use haq_core::models::Model;
 use haq_core::quant::{Policy, Quantization};
+use haq_core::rng::seeded_rng;
 use haq_core::search::{
     BitRange, Budget, Constraint, Env, EpisodeAccuracy, FinetuneConfig, Mode, Resource, Scoring,
 };
-use haq_core::rng::seeded_rng;
 use haq_core::train::{evaluate, Recipe, Trainer};
 
 /// Spearman's rank correlation (average ranks for ties).

@@ -17,7 +17,7 @@ pub struct Times {
     /// Applying the policy and finetuning.
     pub finetune: f64,
     pub eval: f64,
-    /// The agent: acting, the budget sweep, network updates.
+    /// The method: choosing the policy, the budget repair and fill, its own updates.
     pub agent: f64,
     /// The rest: metrics, the previous episode's checkpoint.
     pub other: f64,
@@ -95,12 +95,14 @@ impl Episode {
             ("accuracy", r.accuracy),
             ("cost", r.cost),
             ("cost_ratio", r.cost_ratio),
-            ("best_reward", r.best_reward),
             ("time_finetune_s", self.times.finetune),
             ("time_eval_s", self.times.eval),
             ("time_agent_s", self.times.agent),
             ("time_other_s", self.times.other),
         ];
+        if let Some(best) = r.best_reward {
+            metrics.push(("best_reward", best));
+        }
         if let Some(sigma) = r.sigma {
             metrics.push(("sigma", sigma));
         }

@@ -1,12 +1,13 @@
-//! `haq-search`: HAQ's reinforcement-learning search (docs/search.md) for one cost model,
-//! objective and budget.
+//! `haq-search`: a mixed-precision search (docs/search.md) for one cost model, objective
+//! and budget, by one method: HAQ's DDPG agent, random search, greedy sensitivity or
+//! Hessian + ILP (`method`).
 //!
 //! Inputs: the pretrain stage's `weights`; the calibrate stage's `layers`, `cost_tables`
-//! and `clips`. Each episode the DDPG agent picks every layer's bits, the budget sweep
-//! brings the policy within budget, and the pretrained model, quantized by it, is
-//! finetuned briefly on a search-train subset and evaluated on a search-val subset. After
-//! each episode: its metrics at step = episode, then a checkpoint holding the search and
-//! every episode so far. Outputs (JSON):
+//! and `clips`. Each episode the method proposes a policy, the budget repair brings it
+//! within budget, and the pretrained model, quantized by it, is recalibrated or finetuned
+//! briefly on a search-train subset and evaluated on a search-val subset. After each
+//! episode: its metrics at step = episode, then a checkpoint holding the search and every
+//! episode so far. Outputs (JSON):
 //! - `policy`: the best episode's policy (`layers`, readable as a policy file) with its
 //!   search accuracy and its cost on every cost model of the calibrate stage's tables
 //!   (keyed as the finetune stage's `costs`: `batch`, `latency_ms`, `energy_mj`, ...);
@@ -33,8 +34,8 @@ use haq_core::config::Settings;
 use haq_core::hw::{check_name, policy_costs, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::search::{
-    budget::no_fp32_reference, BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig, Mode,
-    Repair, Resource, Scoring, Search, SearchConfig,
+    budget::no_fp32_reference, BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig,
+    Method, MethodConfig, Mode, RandomConfig, Repair, Resource, Scoring, Search, SearchConfig,
 };
 use haq_core::stage::{cost_model, pretrained_model};
 use haq_stage::{ParamError, StageContext};
@@ -51,12 +52,17 @@ struct Params {
     /// `{ratio: r}`, `{match: "uniform:k"}` or `{absolute: {value, unit}}`; read by
     /// [`Budget::from_param`], which explains a wrong form.
     budget: Value,
-    episodes: usize,
-    /// Episodes of uniformly random actions before the agent acts (the paper: 20).
-    warmup: usize,
-    /// `ddpg` (HAQ's agent) or `random` (random search, the control).
+    /// `ddpg` (HAQ's agent), `random` (random search, the control), `greedy` (per-layer
+    /// sensitivity and a greedy walk, AIMET's) or `hawq` (Hessian traces and an ILP,
+    /// HAWQ-V3's); `agent` is its older name.
+    #[serde(default, alias = "agent")]
+    method: Method,
+    /// Episodes of DDPG and random search; the other methods score what they need.
     #[serde(default)]
-    agent: AgentKind,
+    episodes: Option<usize>,
+    /// DDPG's episodes of uniformly random actions before the agent acts (the paper: 20).
+    #[serde(default)]
+    warmup: Option<usize>,
     /// DDPG updates per episode, all taken after it; unset: one per step (the paper's).
     #[serde(default)]
     updates_per_episode: Option<usize>,
@@ -96,14 +102,6 @@ struct Params {
     /// The workflow's measured tables `hardware` may name (set by `haq run`).
     #[serde(default)]
     hardware_tables: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum AgentKind {
-    #[default]
-    Ddpg,
-    Random,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -154,9 +152,11 @@ struct Summary<'a> {
     /// The budget resolved, in `unit`.
     budget_value: f64,
     float_accuracy: f64,
+    method: Method,
+    /// Policies scored, probes included.
     episodes: usize,
-    warmup: usize,
-    agent: AgentKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warmup: Option<usize>,
     reward: RewardMode,
     best_episode: usize,
     best_reward: f64,
@@ -169,6 +169,10 @@ struct Summary<'a> {
     finalist_float_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     finalists: Vec<Finalist>,
+    /// What the method found besides its policy (greedy: the sensitivities and the front
+    /// it walked).
+    #[serde(skip_serializing_if = "Value::is_null")]
+    details: Value,
 }
 
 /// A finalist: a high-reward episode scored again on more validation images.
@@ -193,6 +197,7 @@ struct Checked {
     p: Params,
     budget: Budget,
     scoring: Scoring,
+    method: MethodConfig,
 }
 
 fn check(params: &Value) -> Result<(), ParamError> {
@@ -216,11 +221,19 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
             problem: problem.into(),
         })
     };
-    range("episodes", p.episodes, 1, 1_000_000)?;
-    range("warmup", p.warmup, 0, p.episodes)?;
+    let method = method_config(&p)?;
     range("train_subset", p.train_subset, 1, MAX_IMAGES)?;
     range("val_subset", p.val_subset, 1, MAX_IMAGES)?;
-    range("finalists", p.finalists, 1, p.episodes)?;
+    if !p.method.is_episodic() && p.finalists != 1 {
+        return bad(
+            "finalists",
+            &format!(
+                "applies to ddpg and random search; {} ends with one policy, so remove it",
+                p.method
+            ),
+        );
+    }
+    range("finalists", p.finalists, 1, p.episodes.unwrap_or(1))?;
     match (p.finalists, p.finalist_val_subset) {
         (1, Some(_)) => {
             return bad(
@@ -266,15 +279,86 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     if let Some(bits) = p.bits {
         BitRange::new(bits.min, bits.max)?;
     }
-    if let Some(k) = p.updates_per_episode {
-        range("updates_per_episode", k, 1, 1_000_000)?;
-    }
     Ok(Checked {
         settings,
         p,
         budget,
         scoring,
+        method,
     })
+}
+
+/// The method's config from its params: `episodes` (and DDPG's `warmup` and
+/// `updates_per_episode`) belong to the episodic methods alone.
+fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
+    use haq_core::check::range;
+    let refuse = |field: &str| {
+        Err(haq_core::error::Error::Config {
+            field: field.into(),
+            problem: format!(
+                "does not apply to method {}; remove it ({})",
+                p.method,
+                if p.method.is_episodic() {
+                    "it is DDPG's"
+                } else {
+                    "the method scores the policies its algorithm needs"
+                }
+            ),
+        })
+    };
+    let episodes = |p: &Params| match p.episodes {
+        Some(n) => range("episodes", n, 1, 1_000_000).map(|()| n),
+        None => Err(haq_core::error::Error::Config {
+            field: "episodes".into(),
+            problem: format!(
+                "method {} needs its number of episodes (e.g. 100)",
+                p.method
+            ),
+        }),
+    };
+    match p.method {
+        Method::Ddpg => {
+            let episodes = episodes(p)?;
+            let warmup = p.warmup.ok_or_else(|| haq_core::error::Error::Config {
+                field: "warmup".into(),
+                problem: "DDPG needs its warm-up episodes (the paper: 20)".into(),
+            })?;
+            range("warmup", warmup, 0, episodes)?;
+            if let Some(k) = p.updates_per_episode {
+                range("updates_per_episode", k, 1, 1_000_000)?;
+            }
+            Ok(MethodConfig::Ddpg(DdpgConfig {
+                warmup,
+                episodes,
+                updates_per_episode: p.updates_per_episode,
+                ..DdpgConfig::default()
+            }))
+        }
+        Method::Random => {
+            let episodes = episodes(p)?;
+            // A control takes its DDPG search's params, so the two pair on them; the
+            // agent's warm-up and updates change nothing in random search.
+            if let Some(warmup) = p.warmup {
+                range("warmup", warmup, 0, episodes)?;
+            }
+            Ok(MethodConfig::Random(RandomConfig { episodes }))
+        }
+        Method::Greedy | Method::Hawq => {
+            for (field, given) in [
+                ("episodes", p.episodes.is_some()),
+                ("warmup", p.warmup.is_some()),
+                ("updates_per_episode", p.updates_per_episode.is_some()),
+            ] {
+                if given {
+                    return refuse(field);
+                }
+            }
+            match p.method {
+                Method::Greedy => Ok(MethodConfig::Greedy),
+                _ => unreachable!("hawq is built in the run, from the model"),
+            }
+        }
+    }
 }
 
 fn run(ctx: &StageContext) -> anyhow::Result<()> {
@@ -283,6 +367,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         p,
         budget,
         scoring,
+        method,
     } = parse(ctx.params())?;
     let model_of_costs = cost_model(ctx, &p.hardware, &p.hardware_tables)?;
     let layers: Vec<LayerInfo> = ctx.read_json("layers")?;
@@ -333,13 +418,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     let mode = p.objective.mode();
     let config = SearchConfig {
         bits: p.bits.unwrap_or(BitRange::default_for(mode)),
-        agent: DdpgConfig {
-            warmup: p.warmup,
-            episodes: p.episodes,
-            random: p.agent == AgentKind::Random,
-            updates_per_episode: p.updates_per_episode,
-            ..DdpgConfig::default()
-        },
+        method,
         fill_budget: p.fill_budget,
         repair: p.repair,
         ..SearchConfig::new(mode, settings.seed)
@@ -371,19 +450,22 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         eprintln!("resuming after episode {step}");
     }
 
-    let bar = ctx.progress(p.episodes as u64, "episodes");
+    let bar = ctx.progress(search.planned() as u64, "episodes");
     bar.set_position(history.len() as u64);
     // An episode's time runs from the end of the one before, so its `other` includes
     // the previous episode's metrics and checkpoint.
     let mut since = Instant::now();
-    while search.episodes_done() < p.episodes {
+    loop {
         let episode = search.episodes_done();
         let mut measured = None;
-        let report = search.run_episode(&mut |policy| {
+        let Some(report) = search.run_episode(&mut |policy| {
             let m = accuracy.measure(policy, episode)?;
             measured = Some(m);
             Ok(m.accuracy)
-        })?;
+        })?
+        else {
+            break;
+        };
         let measured = measured.expect("run_episode measured its policy");
         if measured.diverged {
             println!("episode {episode}: the finetune diverged; scored as collapsed (0%)");
@@ -391,15 +473,18 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         let times = Times::new(since.elapsed(), &measured, report.agent_time);
         since = Instant::now();
         let record = Episode { report, times };
+        let r = &record.report;
         println!(
-            "episode {episode}: reward {:.4}, top-1 {:.2}%, cost {:.6} {} ({:.3} of budget), \
-             best reward {:.4}; {times}",
-            record.report.reward,
-            record.report.accuracy,
-            record.report.cost,
+            "episode {episode}{}: reward {:.4}, top-1 {:.2}%, cost {:.6} {} ({:.3} of budget), \
+             best reward {}; {times}",
+            if r.probe { " (probe)" } else { "" },
+            r.reward,
+            r.accuracy,
+            r.cost,
             search.unit(),
-            record.report.cost_ratio,
-            record.report.best_reward
+            r.cost_ratio,
+            r.best_reward
+                .map_or("none yet".into(), |b| format!("{b:.4}"))
         );
         ctx.log_metrics(episode as i64, &record.metrics())?;
         history.push(record);
@@ -408,13 +493,16 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     }
     bar.finish();
 
-    let best = search.best().expect("at least one episode ran");
+    let best = search
+        .best()
+        .expect("every method scores a policy within budget");
     let (finalist_float_accuracy, finalists) = match &finalist_val {
         Some(val) => {
             let float = accuracy.set_val(val)?;
             let ranked = haq_core::search::finalists(
                 history
                     .iter()
+                    .filter(|e| !e.report.probe)
                     .map(|e| (e.report.episode, e.report.reward, &e.report.policy)),
                 p.finalists,
             );
@@ -461,14 +549,18 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
     };
 
     let mean_times = Times::mean(history.iter().map(|e| &e.times));
-    let after_warmup = history.get(p.warmup..).filter(|h| !h.is_empty());
+    let after_warmup = p
+        .warmup
+        .filter(|_| search.method() == Method::Ddpg)
+        .and_then(|w| history.get(w..))
+        .filter(|h| !h.is_empty());
     let mean_times_after_warmup = after_warmup.map(|h| Times::mean(h.iter().map(|e| &e.times)));
     println!(
         "mean time per episode over {} episodes: {mean_times}",
         history.len()
     );
     if let Some(t) = &mean_times_after_warmup {
-        println!("after the {}-episode warm-up: {t}", p.warmup);
+        println!("after the warm-up: {t}");
     }
     println!(
         "best: episode {}, reward {:.4}, top-1 {:.2}%, cost {:.6} {}",
@@ -486,8 +578,8 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         budget_value: search.budget(),
         float_accuracy,
         episodes: history.len(),
-        warmup: p.warmup,
-        agent: p.agent,
+        method: p.method,
+        warmup: p.warmup.filter(|_| p.method.is_episodic()),
         reward: p.reward,
         best_episode: best.episode,
         best_reward: best.reward,
@@ -496,6 +588,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         chosen_episode: chosen.report.episode,
         finalist_float_accuracy,
         finalists,
+        details: search.details()?,
     };
     ctx.put_output("policy", &serde_json::to_vec_pretty(&policy)?, JSON)?;
     ctx.put_output(

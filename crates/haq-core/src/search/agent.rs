@@ -40,9 +40,6 @@ pub struct DdpgConfig {
     pub final_sigma: f64,
     /// The search's length, which the exploration schedule follows.
     pub episodes: usize,
-    /// Act uniformly at random in every episode and never learn: random search, the
-    /// control DDPG has to beat.
-    pub random: bool,
     /// Step size of the reward baseline's moving average.
     pub baseline_rate: f64,
     /// None (the paper's): one update per transition stored. Some(k): k updates when an
@@ -68,7 +65,6 @@ impl Default for DdpgConfig {
             // episodes barely explore; 0.05 is a tenth of the initial sigma.
             final_sigma: 0.05,
             episodes: 600,
-            random: false,
             baseline_rate: 0.5,
             updates_per_episode: None,
         }
@@ -222,6 +218,8 @@ pub struct Agent {
     /// authors' code.
     baseline: Option<f64>,
     rng: ChaCha8Rng,
+    /// The warm-up's uniform actions, random search's stream.
+    warmup_rng: ChaCha8Rng,
 }
 
 /// What a checkpoint holds of the agent besides tensors.
@@ -235,6 +233,7 @@ pub(crate) struct AgentHeader {
     rng_stream: u64,
     /// ChaCha's 68-bit word position, as a decimal string (JSON numbers stop at 64 bits).
     rng_word_pos: String,
+    warmup_rng_word_pos: String,
 }
 
 impl Agent {
@@ -256,20 +255,18 @@ impl Agent {
             critic_target,
             baseline: None,
             rng,
+            warmup_rng: seeded_rng(seed, stream::SEARCH_RANDOM),
             config,
         }
     }
 
     /// The exploration sigma of `episode` (counted from 0), or None when it acts at
-    /// random (the warm-up, or every episode of a random agent). It decays geometrically
+    /// random (the warm-up). It decays geometrically
     /// from `sigma` after the warm-up, by `sigma_decay` per episode or faster, so that the
     /// last episode's is at most `final_sigma`; 600 episodes with 20 of warm-up are the
     /// paper's schedule, 0.5 x 0.99^k, unchanged.
     pub fn sigma(&self, episode: usize) -> Option<f64> {
         let c = &self.config;
-        if c.random {
-            return None;
-        }
         let since = episode.checked_sub(c.warmup)?;
         let last = c.episodes.saturating_sub(c.warmup + 1);
         if last == 0 {
@@ -283,7 +280,7 @@ impl Agent {
     /// actor's action perturbed by truncated normal noise.
     pub fn act(&mut self, state: &Observation, episode: usize) -> f32 {
         match self.sigma(episode) {
-            None => self.rng.gen::<f32>(),
+            None => self.warmup_rng.gen::<f32>(),
             Some(sigma) => {
                 let state = Tensor::from_slice(state).view([1, N_FEATURES as i64]);
                 let mu = tch::no_grad(|| self.actor.forward(&state)).double_value(&[0, 0]);
@@ -292,8 +289,7 @@ impl Agent {
         }
     }
 
-    /// Stores a transition of `episode`; after the warm-up, also takes its updates (a
-    /// random agent never does): one, or with `updates_per_episode` all of the episode's
+    /// Stores a transition of `episode`; after the warm-up, also takes its updates: one, or with `updates_per_episode` all of the episode's
     /// on its last transition, so that no update state spans a checkpoint.
     pub fn observe(&mut self, transition: Transition, episode: usize) {
         let done = transition.done;
@@ -355,6 +351,7 @@ impl Agent {
             rng_seed: self.rng.get_seed(),
             rng_stream: self.rng.get_stream(),
             rng_word_pos: self.rng.get_word_pos().to_string(),
+            warmup_rng_word_pos: self.warmup_rng.get_word_pos().to_string(),
         };
         let mut tensors = Vec::new();
         for (prefix, part) in [
@@ -391,15 +388,18 @@ impl Agent {
             .load_state(header.critic_steps, &strip(tensors, "critic_adam"))?;
         self.replay.load(&strip(tensors, "replay"))?;
         self.baseline = header.baseline;
-        let word_pos = header.rng_word_pos.parse().map_err(|_| {
-            Error::Checkpoint(format!(
-                "rng_word_pos `{}` is not a number",
-                header.rng_word_pos
-            ))
-        })?;
+        let word_pos = |pos: &str| {
+            pos.parse().map_err(|_| {
+                Error::Checkpoint(format!(
+                    "a generator's word position `{pos}` is not a number"
+                ))
+            })
+        };
         self.rng = rand::SeedableRng::from_seed(header.rng_seed);
         self.rng.set_stream(header.rng_stream);
-        self.rng.set_word_pos(word_pos);
+        self.rng.set_word_pos(word_pos(&header.rng_word_pos)?);
+        self.warmup_rng
+            .set_word_pos(word_pos(&header.warmup_rng_word_pos)?);
         Ok(())
     }
 }

@@ -1,14 +1,14 @@
-//! The search driver: one call per episode, checkpointable between episodes.
+//! The search driver: one policy scored per call, checkpointable between calls.
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::agent::DdpgConfig;
 use super::budget::{Budget, Constraint, CostFunction, Repair};
 use super::checkpoint::{self, exact_f64, prefixed, strip};
-use super::agent::{Agent, AgentHeader, DdpgConfig};
 use super::env::{BitRange, Env, Mode};
-use super::replay::Transition;
+use super::{build, Method, MethodConfig, Proposal, Scored, SearchMethod, Space};
 use crate::arch::LayerInfo;
 use crate::error::{Error, Result};
 use crate::hw::Unit;
@@ -21,9 +21,8 @@ pub struct SearchConfig {
     pub mode: Mode,
     pub bits: BitRange,
     pub seed: u64,
-    #[serde(default)]
-    pub agent: DdpgConfig,
-    /// After the budget sweep, raise bits while the budget allows
+    pub method: MethodConfig,
+    /// After the budget repair, raise bits while the budget allows
     /// ([`Constraint::fill`](super::budget::Constraint::fill)).
     #[serde(default = "yes")]
     pub fill_budget: bool,
@@ -37,20 +36,20 @@ fn yes() -> bool {
 }
 
 impl SearchConfig {
-    /// The paper's settings for `mode`.
+    /// The paper's settings for `mode`: its DDPG agent, bit range, sweep and fill.
     pub fn new(mode: Mode, seed: u64) -> SearchConfig {
         SearchConfig {
             mode,
             bits: BitRange::default_for(mode),
             seed,
-            agent: DdpgConfig::default(),
+            method: MethodConfig::Ddpg(DdpgConfig::default()),
             fill_budget: true,
             repair: Repair::Sweep,
         }
     }
 }
 
-/// The highest-reward episode so far.
+/// The highest-reward policy within budget so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Best {
     pub episode: usize,
@@ -63,8 +62,8 @@ pub struct Best {
     pub policy: Policy,
 }
 
-/// What one episode did. Serialised without its agent time, which is the caller's to
-/// account for.
+/// What one episode (one policy scored) did. Serialised without its agent time, which is
+/// the caller's to account for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeReport {
     /// The episode's number, from 0.
@@ -73,28 +72,33 @@ pub struct EpisodeReport {
     pub reward: f64,
     /// The quantized model's accuracy in percent, as the callback measured it.
     pub accuracy: f64,
-    /// The policy's cost, in the objective's unit, within budget.
+    /// The policy's cost, in the objective's unit: within budget unless a probe.
     pub cost: f64,
     pub cost_ratio: f64,
-    /// The exploration sigma; None in the warm-up, whose actions are uniformly random.
+    /// The exploration sigma; None where the method does not explore with noise (DDPG's
+    /// warm-up, whose actions are uniformly random, and every other method).
     pub sigma: Option<f64>,
-    pub best_reward: f64,
-    /// The policy evaluated, after the budget sweep.
+    /// The best reward within budget so far; None while only probes have been scored.
+    pub best_reward: Option<f64>,
+    /// A measurement the method asked for (a sensitivity probe), scored as it is,
+    /// within budget or not, and never the search's result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
+    /// The policy evaluated, after the budget repair and fill.
     pub policy: Policy,
-    /// Time spent choosing actions, enforcing the budget, updating the networks and
+    /// Time spent choosing the policy, enforcing the budget, updating the method and
     /// bookkeeping: everything but the accuracy callback.
     #[serde(skip)]
     pub agent_time: Duration,
 }
 
-/// A DDPG search for a mixed-precision policy under a budget.
+/// A search for a mixed-precision policy under a budget, by one method.
 pub struct Search<'a> {
     config: SearchConfig,
-    env: Env,
-    constraint: Constraint<'a>,
+    space: Space<'a>,
     /// Accuracy (percent) of the unquantized model, the reward's reference.
     fp_accuracy: f64,
-    agent: Agent,
+    method: Box<dyn SearchMethod>,
     /// Episodes completed.
     episode: usize,
     best: Option<Best>,
@@ -112,7 +116,7 @@ struct Header {
     fp_accuracy: f64,
     episode: usize,
     best: Option<Best>,
-    agent: AgentHeader,
+    method: serde_json::Value,
 }
 
 impl<'a> Search<'a> {
@@ -125,44 +129,39 @@ impl<'a> Search<'a> {
         fp_accuracy: f64,
     ) -> Result<Search<'a>> {
         let bits = BitRange::new(config.bits.min, config.bits.max)?;
-        let agent_config = &config.agent;
-        if agent_config.batch_size == 0
-            || agent_config.replay_episodes == 0
-            || agent_config.hidden == 0
-            || agent_config.updates_per_episode == Some(0)
-        {
-            return Err(Error::Config {
-                field: "agent".into(),
-                problem:
-                    "hidden, batch_size, replay_episodes and updates_per_episode must be at least 1"
-                        .into(),
-            });
-        }
         let env = Env::new(layers, config.mode, bits)?;
+        let method = build(&config.method, &env, config.seed)?;
         let constraint = Constraint::new(objective, budget, &env)?;
-        let agent = Agent::new(config.agent.clone(), env.steps(), config.seed);
         Ok(Search {
+            space: Space {
+                env,
+                constraint,
+                repair: config.repair,
+                fill: config.fill_budget,
+            },
             config,
-            env,
-            constraint,
             fp_accuracy,
-            agent,
+            method,
             episode: 0,
             best: None,
         })
     }
 
     pub fn env(&self) -> &Env {
-        &self.env
+        &self.space.env
     }
 
     /// The budget, in [`Search::unit`].
     pub fn budget(&self) -> f64 {
-        self.constraint.budget()
+        self.space.constraint.budget()
     }
 
     pub fn unit(&self) -> Unit {
-        self.constraint.unit()
+        self.space.constraint.unit()
+    }
+
+    pub fn method(&self) -> Method {
+        self.config.method.method()
     }
 
     /// Episodes completed.
@@ -170,35 +169,70 @@ impl<'a> Search<'a> {
         self.episode
     }
 
+    /// How many episodes the method runs in all.
+    pub fn planned(&self) -> usize {
+        self.method.planned()
+    }
+
     pub fn best(&self) -> Option<&Best> {
         self.best.as_ref()
     }
 
-    /// Plays one episode: the agent picks every layer's bits, the budget sweep brings the
-    /// policy within budget, `accuracy` measures the quantized model (percent), and every
-    /// step of the episode is stored with the reward `0.1 * (accuracy - fp_accuracy)`.
-    /// After an error the search has drawn random numbers for an episode it did not
-    /// finish: continue from the last checkpoint, not from this state.
+    /// What the method found besides its policy, for the summary.
+    pub fn details(&self) -> Result<serde_json::Value> {
+        self.method.details(&self.space)
+    }
+
+    /// Plays one episode: the method proposes a policy, the budget repair and fill bring
+    /// a candidate within budget, `accuracy` measures the quantized model (percent), and
+    /// the method observes the reward `0.1 * (accuracy - fp_accuracy)`. None once the
+    /// method has nothing more to score. After an error the method may have drawn random
+    /// numbers for an episode it did not finish: continue from the last checkpoint, not
+    /// from this state.
     pub fn run_episode(
         &mut self,
         accuracy: &mut dyn FnMut(&Policy) -> Result<f64>,
-    ) -> Result<EpisodeReport> {
+    ) -> Result<Option<EpisodeReport>> {
         let start = Instant::now();
         let episode = self.episode;
-        let steps = self.env.steps();
-        let mut states = Vec::with_capacity(steps);
-        let mut actions = Vec::with_capacity(steps);
-        let mut previous = 0.0;
-        for step in 0..steps {
-            let state = self.env.observation(step, previous);
-            previous = self.agent.act(&state, episode);
-            states.push(state);
-            actions.push(previous);
-        }
-        let mut policy = self.env.policy(&actions);
-        let mut cost = self.constraint.repair(&mut policy, self.config.repair)?;
-        if self.config.fill_budget {
-            cost = self.constraint.fill(&mut policy, self.env.bit_range().max);
+        let Some(proposal) = self.method.propose(&self.space, episode)? else {
+            return Ok(None);
+        };
+        let space = &self.space;
+        let fill = |policy: &mut Policy, cost: f64| {
+            if space.fill {
+                space.constraint.fill(policy, space.env.bit_range().max)
+            } else {
+                cost
+            }
+        };
+        let (policy, cost, probe) = match proposal {
+            Proposal::Candidate(mut policy) => {
+                let cost = space.constraint.repair(&mut policy, space.repair)?;
+                let cost = fill(&mut policy, cost);
+                (policy, cost, false)
+            }
+            Proposal::Fitted(mut policy) => {
+                let cost = space.constraint.cost(&policy);
+                let cost = fill(&mut policy, cost);
+                (policy, cost, false)
+            }
+            Proposal::Probe(policy) => {
+                let cost = space.constraint.cost(&policy);
+                (policy, cost, true)
+            }
+        };
+        let within = cost <= self.budget();
+        if !probe && !within {
+            return Err(Error::Config {
+                field: "method".into(),
+                problem: format!(
+                    "{} proposed a policy costing {cost} {}, over the budget {}",
+                    self.method(),
+                    self.unit(),
+                    self.budget()
+                ),
+            });
         }
         let before_accuracy = start.elapsed();
 
@@ -206,18 +240,14 @@ impl<'a> Search<'a> {
 
         let resumed = Instant::now();
         let reward = 0.1 * (accuracy - self.fp_accuracy);
-        for (step, (&state, &action)) in states.iter().zip(&actions).enumerate() {
-            let done = step + 1 == steps;
-            let transition = Transition {
-                state,
-                action,
-                reward: reward as f32,
-                next_state: if done { state } else { states[step + 1] },
-                done,
-            };
-            self.agent.observe(transition, episode);
-        }
-        if self.best.as_ref().is_none_or(|b| reward > b.reward) {
+        let scored = Scored {
+            policy: &policy,
+            accuracy,
+            reward,
+            cost,
+        };
+        self.method.observe(&scored, episode);
+        if !probe && self.best.as_ref().is_none_or(|b| reward > b.reward) {
             self.best = Some(Best {
                 episode,
                 reward,
@@ -227,32 +257,33 @@ impl<'a> Search<'a> {
             });
         }
         self.episode += 1;
-        Ok(EpisodeReport {
+        Ok(Some(EpisodeReport {
             episode,
             reward,
             accuracy,
             cost,
             cost_ratio: cost / self.budget(),
-            sigma: self.agent.sigma(episode),
-            best_reward: self.best.as_ref().map_or(reward, |b| b.reward),
+            sigma: self.method.sigma(episode),
+            best_reward: self.best.as_ref().map(|b| b.reward),
+            probe,
             policy,
             agent_time: before_accuracy + resumed.elapsed(),
-        })
+        }))
     }
 
     /// Everything needed to continue exactly where the search stands.
     pub fn save(&self) -> Result<Vec<u8>> {
-        let (agent, tensors) = self.agent.save();
+        let (method, tensors) = self.method.save()?;
         let header = Header {
             config: config_json(&self.config)?,
-            layers: self.env.layers(),
+            layers: self.env().layers(),
             budget: self.budget(),
             fp_accuracy: self.fp_accuracy,
             episode: self.episode,
             best: self.best.clone(),
-            agent,
+            method,
         };
-        checkpoint::pack(&header, &prefixed("agent", tensors))
+        checkpoint::pack(&header, &prefixed("method", tensors))
     }
 
     /// Continues from a checkpoint written by [`Search::save`] of a search with the same
@@ -262,11 +293,11 @@ impl<'a> Search<'a> {
         let ours = config_json(&self.config)?;
         let mismatch = if header.config != ours {
             Some(format!("config {} (this search: {ours})", header.config))
-        } else if header.layers != self.env.layers() {
+        } else if header.layers != self.env().layers() {
             Some(format!(
                 "{} layers (this model: {})",
                 header.layers,
-                self.env.layers()
+                self.env().layers()
             ))
         } else if header.budget != self.budget() {
             Some(format!(
@@ -287,14 +318,8 @@ impl<'a> Search<'a> {
                 "written by another search, with {what}; start this search afresh"
             )));
         }
-        // Into a fresh agent, so that a failure leaves this search as it was.
-        let mut agent = Agent::new(
-            self.config.agent.clone(),
-            self.env.steps(),
-            self.config.seed,
-        );
-        agent.restore(header.agent, &strip(&tensors, "agent"))?;
-        self.agent = agent;
+        self.method
+            .restore(header.method, &strip(&tensors, "method"))?;
         self.episode = header.episode;
         self.best = header.best;
         Ok(())
