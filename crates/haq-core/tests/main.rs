@@ -24,6 +24,7 @@ mod search_episode_accuracy;
 mod search_exploration;
 mod search_finalists;
 mod search_learning;
+mod search_methods;
 mod search_resume;
 mod tiny;
 mod train_fashion_mnist;

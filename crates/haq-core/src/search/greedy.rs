@@ -111,31 +111,33 @@ impl Greedy {
             predicted_accuracy: predicted,
         }];
         while cost > space.constraint.budget() {
-            // (loss per unit of cost saved, layer, lowered policy, its cost): the smallest
-            // price goes first; ties go to the larger saving, then the earlier layer.
-            let mut best: Option<(f64, f64, usize, Policy, f64)> = None;
+            // (loss per unit of cost saved, saving, layer, its new width, lowered policy,
+            // its cost): the smallest price goes first; ties go to the larger saving, then
+            // the earlier layer.
+            let mut best: Option<(f64, f64, usize, u8, Policy, f64)> = None;
             for (k, &layer) in self.layers.iter().enumerate() {
                 let bits = widths[k];
-                if bits <= range.min {
+                // The next lower width that saves cost: on hardware that pads widths
+                // (BitFusion's 2-bit bricks) the one just below may cost the same.
+                let Some((to, lowered, new_cost)) = (range.min..bits).rev().find_map(|to| {
+                    let mut lowered = policy.clone();
+                    set(&mut lowered, layer, to, mode);
+                    let new_cost = space.constraint.cost(&lowered);
+                    (new_cost < cost).then_some((to, lowered, new_cost))
+                }) else {
                     continue;
-                }
-                let mut lowered = policy.clone();
-                set(&mut lowered, layer, bits - 1, mode);
-                let new_cost = space.constraint.cost(&lowered);
+                };
                 let saving = cost - new_cost;
-                if saving <= 0.0 {
-                    continue;
-                }
-                let loss = self.score(k, bits) - self.score(k, bits - 1);
+                let loss = self.score(k, bits) - self.score(k, to);
                 let price = loss / saving;
                 let better = best
                     .as_ref()
                     .is_none_or(|(p, s, ..)| price < *p || (price == *p && saving > *s));
                 if better {
-                    best = Some((price, saving, k, lowered, new_cost));
+                    best = Some((price, saving, k, to, lowered, new_cost));
                 }
             }
-            let Some((_, _, k, lowered, new_cost)) = best else {
+            let Some((_, _, k, to, lowered, new_cost)) = best else {
                 // Every lowering left saves nothing: only a cost that falls as bits rise
                 // gets here, as the budget admits the cheapest policy.
                 return Err(Error::Config {
@@ -147,8 +149,8 @@ impl Greedy {
                     ),
                 });
             };
-            predicted -= self.score(k, widths[k]) - self.score(k, widths[k] - 1);
-            widths[k] -= 1;
+            predicted -= self.score(k, widths[k]) - self.score(k, to);
+            widths[k] = to;
             policy = lowered;
             cost = new_cost;
             front.push(FrontPoint {
