@@ -1,6 +1,8 @@
 //! Puts the report together: every table in every format, the claims, the figures and
 //! the page that links them, as the list of files to write.
 
+use polars::prelude::DataFrame;
+
 use crate::collect::Experiments;
 use crate::html::{FigureSection, TableSection};
 use crate::output::File;
@@ -16,19 +18,7 @@ pub fn report(workflow: &str, exp: &Experiments) -> anyhow::Result<Vec<File>> {
     for t in tables.iter().chain(&proxy_tables) {
         let df = t.frame()?;
         let note = t.note();
-        files.push(File::text(
-            format!("{}.md", t.name),
-            formats::markdown(&t.title, &note, &df),
-        ));
-        files.push(File::new(
-            format!("{}.csv", t.name),
-            formats::csv(&df)?,
-            "text/csv",
-        ));
-        files.push(File::text(
-            format!("{}.tex", t.name),
-            formats::latex(&t.title, &t.name, &df),
-        ));
+        files.extend(table_files(&t.name, &t.title, &note, &df)?);
         table_sections.push(TableSection {
             name: &t.name,
             title: &t.title,
@@ -83,6 +73,20 @@ pub fn report(workflow: &str, exp: &Experiments) -> anyhow::Result<Vec<File>> {
         "text/html",
     ));
     Ok(files)
+}
+
+/// A table as Markdown, CSV and LaTeX.
+pub fn table_files(
+    name: &str,
+    title: &str,
+    note: &str,
+    df: &DataFrame,
+) -> anyhow::Result<[File; 3]> {
+    Ok([
+        File::text(format!("{name}.md"), formats::markdown(title, note, df)),
+        File::new(format!("{name}.csv"), formats::csv(df)?, "text/csv"),
+        File::text(format!("{name}.tex"), formats::latex(title, name, df)),
+    ])
 }
 
 /// One line on what the report covers.
@@ -168,5 +172,55 @@ mod tests {
         for (a, b) in files.iter().zip(&again) {
             assert!(a.bytes == b.bytes, "{} differs between two runs", a.name);
         }
+    }
+
+    #[test]
+    fn seconds_are_only_in_search_cost_and_greedys_front_is_drawn() {
+        use crate::search_cost;
+        use crate::testdata::other_method;
+        use haq_cost::method::Method;
+        figures::load_font().unwrap();
+        let mut exp = experiments();
+        let mut greedy = other_method(&exp.searches[1], "s-edge-greedy", Method::Greedy);
+        greedy.seconds = Some(1234.5);
+        exp.searches.push(greedy);
+        let mut f = exp.finetunes[2].clone();
+        f.stage = "haq-edge-greedy".into();
+        f.search = Some(3);
+        exp.finetunes.push(f);
+        let files = report("w", &exp).unwrap();
+        for f in &files {
+            let bytes = String::from_utf8_lossy(&f.bytes);
+            assert!(
+                !bytes.contains("1234"),
+                "{} shows a search's seconds",
+                f.name
+            );
+        }
+        let cost = search_cost::files(&exp).unwrap();
+        let names: Vec<&str> = cost.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["search-cost.md", "search-cost.csv", "search-cost.tex"]
+        );
+        let csv = String::from_utf8(cost[1].bytes.clone()).unwrap();
+        assert_eq!(
+            csv.lines().collect::<Vec<_>>(),
+            [
+                "stage,method,hardware,objective,budget,policies_scored,seconds",
+                "s-cloud,HAQ (DDPG),bismo-cloud,latency,the cost of uniform:4,4,60.0",
+                "s-edge,HAQ (DDPG),bismo-edge,latency,the cost of uniform:4,4,60.0",
+                "s-size,HAQ (DDPG),size,size,the cost of uniform-w2,4,60.0",
+                "s-edge-greedy,greedy sensitivity (AIMET-style),bismo-edge,latency,\
+                 the cost of uniform:4,6,1234.5",
+            ]
+        );
+        let svg = |name: &str| {
+            let f = files.iter().find(|f| f.name == name).unwrap();
+            String::from_utf8(f.bytes.clone()).unwrap()
+        };
+        let edge = svg("accuracy-vs-latency-bismo-edge.svg");
+        assert!(edge.contains("greedy walk&apos;s front"), "{edge}");
+        assert!(!svg("accuracy-vs-latency-bismo-cloud.svg").contains("greedy walk"));
     }
 }

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use haq_cost::budget::{Budget, Resource};
+use haq_cost::method::Method;
 use haq_cost::policy::Policy;
 
 use crate::collect::{pair_by, replicates_label, Experiments, Search};
 use crate::formats::{html_escape, significant};
 use crate::roles::{mean_bits, Bits, Role};
 use crate::stats::{self, Side, Stat, Verdict};
-use crate::tables::{Method, PaperTable, Row, Width, COST_TOLERANCE};
+use crate::tables::{method_name, PaperTable, Row, RowKind, Width, COST_TOLERANCE, HAQ};
 
 /// Top-1 points HAQ may lose against fixed 8-bit and still count as "negligible" (d, e).
 pub const NEGLIGIBLE_LOSS: f64 = 1.0;
@@ -175,7 +176,7 @@ pub fn decide(exp: &Experiments, tables: &[PaperTable]) -> Vec<Claim> {
         size_weights(exp, &roles),
         against_8_bit(tables, Resource::Latency),
         against_8_bit(tables, Resource::Energy),
-        ddpg_against_random(exp),
+        which_method_wins(exp),
     ]
 }
 
@@ -197,7 +198,7 @@ fn same_cost_accuracy(tables: &[PaperTable]) -> Claim {
     let mut checks = Vec::new();
     for t in tables {
         let unit = t.unit_label();
-        for h in t.rows.iter().filter(|r| r.method == Method::Haq) {
+        for h in t.rows.iter().filter(|r| r.method == HAQ) {
             let subject = format!("{}: {}", t.title, h.stage);
             let (Some(b), Some(h_cost)) = (h.baseline.map(|i| &t.rows[i]), h.cost) else {
                 checks.push(Check::not_tested(
@@ -277,7 +278,9 @@ fn latency_searches<'a>(
     hardware: &'a str,
 ) -> impl Iterator<Item = &'a Search> {
     exp.searches.iter().filter(move |s| {
-        !s.is_random() && s.summary.hardware == hardware && s.summary.objective == Resource::Latency
+        s.method() == Method::Ddpg
+            && s.summary.hardware == hardware
+            && s.summary.objective == Resource::Latency
     })
 }
 
@@ -351,7 +354,7 @@ fn size_weights(exp: &Experiments, roles: &[Role]) -> Claim {
     let checks = exp
         .searches
         .iter()
-        .filter(|s| !s.is_random() && s.summary.objective == Resource::Size)
+        .filter(|s| s.method() == Method::Ddpg && s.summary.objective == Resource::Size)
         .filter_map(|s| {
             let (dw, pw) = dw_pw(&s.policy, roles, Bits::Weights)?;
             Some(Check::decided(
@@ -390,12 +393,12 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
         let unit = t.unit_label();
         let eight = t.rows.iter().find(|r| {
             let eight = Width::Bits(8);
-            r.method == Method::Pact && r.weights == eight && r.activations == Some(eight)
+            r.method == RowKind::Pact && r.weights == eight && r.activations == Some(eight)
         });
         let haq: Vec<&Row> = t
             .rows
             .iter()
-            .filter(|r| r.method == Method::Haq && r.cost.is_some())
+            .filter(|r| r.method == HAQ && r.cost.is_some())
             .collect();
         if haq.is_empty() {
             continue;
@@ -520,33 +523,34 @@ fn against_8_bit(tables: &[PaperTable], objective: Resource) -> Claim {
     }
 }
 
-/// (f) Per DDPG experiment with a random-search control: DDPG's final top-1 minus random
-/// search's, paired by seed, at least 0 (the best rewards' difference where either
-/// policy was not finetuned).
-fn ddpg_against_random(exp: &Experiments) -> Claim {
-    let (controls, refused) = exp.controls();
+/// (f) Per DDPG experiment and every other method's experiment at its hardware, objective
+/// and budget: DDPG's final top-1 minus the other's, paired by seed, at least 0 (the best
+/// rewards' difference where either policy was not finetuned).
+fn which_method_wins(exp: &Experiments) -> Claim {
+    let (comparisons, refused) = exp.comparisons();
     let mut checks = Vec::new();
     let seed = |i: &usize| exp.searches[*i].replicate.seed;
     let stages = |g: &[usize]| {
         let names: Vec<&str> = g.iter().map(|i| exp.searches[*i].stage.as_str()).collect();
         replicates_label(&names)
     };
-    for c in &controls {
-        let pairs = pair_by(&c.ddpg, &c.random, seed);
+    for c in &comparisons {
+        let other = c.method.as_str();
+        let pairs = pair_by(&c.ddpg, &c.other, seed);
         let rewards: Vec<(u64, f64, f64)> = pairs
             .iter()
-            .filter_map(|(d, r)| {
-                let (d_best, r_best) = (
+            .filter_map(|(d, o)| {
+                let (d_best, o_best) = (
                     exp.searches[*d].best_reward()?,
-                    exp.searches[*r].best_reward()?,
+                    exp.searches[*o].best_reward()?,
                 );
-                Some((seed(d), d_best, r_best))
+                Some((seed(d), d_best, o_best))
             })
             .collect();
         let top1: Option<Vec<(u64, f64, f64)>> = pairs
             .iter()
-            .map(|(d, r)| {
-                let (f, g) = (exp.finetune_of(*d)?, exp.finetune_of(*r)?);
+            .map(|(d, o)| {
+                let (f, g) = (exp.finetune_of(*d)?, exp.finetune_of(*o)?);
                 Some((seed(d), f.accuracy.test_top1, g.accuracy.test_top1))
             })
             .collect();
@@ -558,7 +562,12 @@ fn ddpg_against_random(exp: &Experiments) -> Claim {
                 .sum::<f64>()
                 / v.len() as f64
         };
-        let subject = format!("{} vs {}", stages(&c.ddpg), stages(&c.random));
+        let subject = format!(
+            "{} vs {} ({})",
+            stages(&c.ddpg),
+            stages(&c.other),
+            method_name(c.method)
+        );
         if rewards.is_empty() {
             checks.push(Check::not_tested(
                 subject,
@@ -566,20 +575,20 @@ fn ddpg_against_random(exp: &Experiments) -> Claim {
             ));
             continue;
         }
-        let episodes = |g: &[usize]| exp.searches[g[0]].episodes.len();
+        let policies = |g: &[usize]| exp.searches[g[0]].policies_scored();
         let mut detail = format!(
-            "best reward: DDPG {} vs random {} ({} vs {} episodes)",
+            "best reward: DDPG {} vs {other} {} ({} vs {} policies scored)",
             significant(mean(&rewards, 1)),
             significant(mean(&rewards, 2)),
-            episodes(&c.ddpg),
-            episodes(&c.random)
+            policies(&c.ddpg),
+            policies(&c.other)
         );
         let mut values = vec![
-            ("ddpg_reward", mean(&rewards, 1)),
-            ("random_reward", mean(&rewards, 2)),
+            ("ddpg_reward".to_string(), mean(&rewards, 1)),
+            (format!("{other}_reward"), mean(&rewards, 2)),
         ];
         let reward_test = Tested::new(
-            "best reward, DDPG - random",
+            &format!("best reward, DDPG - {other}"),
             &diffs(&rewards),
             0.0,
             Side::AtLeast,
@@ -587,17 +596,17 @@ fn ddpg_against_random(exp: &Experiments) -> Claim {
         let test = match top1.filter(|t| !t.is_empty()) {
             Some(top1) => {
                 values.extend([
-                    ("ddpg_top1", mean(&top1, 1)),
-                    ("random_top1", mean(&top1, 2)),
+                    ("ddpg_top1".to_string(), mean(&top1, 1)),
+                    (format!("{other}_top1"), mean(&top1, 2)),
                 ]);
                 detail += &format!(
-                    "; {}; after the final finetune: DDPG {}% vs random {}%",
+                    "; {}; after the final finetune: DDPG {}% vs {other} {}%",
                     reward_test.as_ref().map_or(String::new(), Tested::text),
                     significant(mean(&top1, 1)),
                     significant(mean(&top1, 2))
                 );
                 Tested::new(
-                    "final top-1, DDPG - random (points)",
+                    &format!("final top-1, DDPG - {other} (points)"),
                     &diffs(&top1),
                     0.0,
                     Side::AtLeast,
@@ -605,20 +614,26 @@ fn ddpg_against_random(exp: &Experiments) -> Claim {
             }
             None => reward_test,
         };
-        let values = values
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let winner = match test.as_ref().map(|t| t.verdict) {
+            Some(Verdict::Holds) => "DDPG wins (or ties)".to_string(),
+            Some(Verdict::DoesNotHold) => format!("{} wins", method_name(c.method)),
+            _ => "no winner within the noise".to_string(),
+        };
+        let budget = &exp.searches[c.ddpg[0]].summary;
+        detail += &format!(
+            ". At {} {} budget {}: {winner}",
+            budget.hardware, budget.objective, budget.budget
+        );
         checks.push(Check::tested(
             subject,
             detail,
-            values,
+            values.into_iter().collect(),
             test.into_iter().collect(),
         ));
     }
     for r in refused {
         checks.push(Check::not_tested(
-            format!("{} vs {}", r.ddpg, r.random),
+            format!("{} vs {}", r.ddpg, r.other),
             format!(
                 "not paired, as their settings differ: {}",
                 r.differences.join("; ")
@@ -627,15 +642,19 @@ fn ddpg_against_random(exp: &Experiments) -> Claim {
     }
     Claim::new(
         "f",
-        "The DDPG agent finds better policies than random search with the same episodes, \
-         reward and budget.",
-        "For every DDPG search with a random-search control (`agent: random`, every other \
-         param equal but the seed), replicates paired by seed: the differences of final \
-         test top-1, DDPG minus random, where both policies were finetuned (else of the \
-         best rewards) are tested against 0: holds when their 95% confidence interval lies \
-         at or above 0, does not hold when below, undecided when it contains 0 (one pair: \
-         its sign). Random searches of the same hardware, objective and budget whose other \
-         params differ are listed as not paired, with the params they differ in.",
+        "At each budget, the DDPG agent finds policies at least as good as the other search \
+         methods': random search with the same episodes, greedy sensitivity (AIMET-style) \
+         and Hessian + ILP (HAWQ-V3-style).",
+        "For every DDPG search and every other method's search of the same hardware, \
+         objective and budget whose other params are equal (but the seed, the method, and \
+         against greedy and hawq the episodic methods' episodes, warmup, \
+         updates_per_episode and finalists), replicates paired by seed: the differences of \
+         final test top-1, DDPG minus the other method, where both policies were finetuned \
+         (else of the best rewards) are tested against 0: holds (DDPG wins or ties) when \
+         their 95% confidence interval lies at or above 0, does not hold (the other method \
+         wins) when below, undecided when it contains 0 (one pair: its sign). Other \
+         methods' searches of the same hardware, objective and budget whose other params \
+         differ are listed as not paired, with the params they differ in.",
         checks,
     )
 }
@@ -709,7 +728,7 @@ mod tests {
     use super::*;
     use crate::collect::Experiments;
     use crate::tables::paper_tables;
-    use crate::testdata::{experiments, kmeans, linear, replicated};
+    use crate::testdata::{experiments, kmeans, linear, other_method, replicated};
 
     fn claims(exp: &Experiments) -> Vec<Claim> {
         decide(exp, &paper_tables(exp))
@@ -820,19 +839,22 @@ mod tests {
         use Verdict::*;
         let mut exp = experiments();
         // A random search beside the edge search, with the same setting.
-        let mut random = exp.searches[1].clone();
-        random.stage = "s-edge-random".into();
-        random.summary.agent = crate::collect::Agent::Random;
-        random.replicate.params["agent"] = "random".into();
-        exp.searches.push(random);
+        exp.searches.push(other_method(
+            &exp.searches[1],
+            "s-edge-random",
+            Method::Random,
+        ));
         let f = |exp: &Experiments| claims(exp).pop().unwrap();
         let tie = f(&exp);
         assert_eq!((tie.verdict, tie.checks.len()), (Holds, 1));
-        assert_eq!(tie.checks[0].subject, "s-edge vs s-edge-random");
+        assert_eq!(
+            tie.checks[0].subject,
+            "s-edge vs s-edge-random (random search)"
+        );
 
         // Random search finds a better reward: DDPG loses.
         let last = exp.searches[3].episodes.len() - 1;
-        exp.searches[3].episodes[last].best_reward = 0.5;
+        exp.searches[3].episodes[last].best_reward = Some(0.5);
         let lost = f(&exp);
         assert_eq!(lost.verdict, DoesNotHold);
         assert_eq!(lost.checks[0].values["random_reward"], 0.5);
@@ -953,6 +975,92 @@ mod tests {
         assert!((test["mean"].as_f64().unwrap()).abs() < 1e-9, "{test}");
     }
 
+    /// `exp` (of [`three_seeds`]) with the edge search run by `method` too at each seed,
+    /// its policy finetuned to `top1[seed]`.
+    fn with_method(exp: &mut Experiments, method: Method, top1: [f64; 3]) {
+        for (seed, top1) in top1.into_iter().enumerate() {
+            // The edge search is searches[3 * seed + 1], its finetune finetunes[6 * seed + 2].
+            let stage = format!("s-edge-{method}-{seed}");
+            let search = other_method(&exp.searches[3 * seed + 1], &stage, method);
+            exp.searches.push(search);
+            let mut finetune = exp.finetunes[6 * seed + 2].clone();
+            finetune.stage = format!("haq-edge-{method}-{seed}");
+            finetune.search = Some(exp.searches.len() - 1);
+            finetune.accuracy.test_top1 = top1;
+            exp.finetunes.push(finetune);
+        }
+    }
+
+    #[test]
+    fn each_method_at_ddpgs_budget_wins_loses_or_is_undecided_against_it_by_seed() {
+        use Verdict::*;
+        let mut exp = three_seeds();
+        // DDPG's edge top-1 is 89.0, 89.3, 88.9 at seeds 0, 1, 2.
+        with_method(&mut exp, Method::Random, [88.7, 89.6, 88.6]);
+        with_method(&mut exp, Method::Greedy, [88.5, 88.9, 88.2]);
+        with_method(&mut exp, Method::Hawq, [89.5, 89.9, 89.4]);
+        let f = claims(&exp).pop().unwrap();
+        let checks: Vec<(&str, Verdict)> = f
+            .checks
+            .iter()
+            .map(|c| (c.subject.as_str(), c.verdict))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                // 0.3, -0.3, 0.3: the interval contains 0.
+                (
+                    "s-edge-{0,1,2} vs s-edge-random-{0,1,2} (random search)",
+                    Undecided
+                ),
+                // 0.5, 0.4, 0.7; greedy takes no episodes param, and is compared all the
+                // same.
+                (
+                    "s-edge-{0,1,2} vs s-edge-greedy-{0,1,2} (greedy sensitivity (AIMET-style))",
+                    Holds
+                ),
+                // -0.5, -0.6, -0.5.
+                (
+                    "s-edge-{0,1,2} vs s-edge-hawq-{0,1,2} (Hessian + ILP (HAWQ-V3-style))",
+                    DoesNotHold
+                ),
+            ]
+        );
+        assert_eq!(f.verdict, DoesNotHold);
+        let [random, greedy, hawq] = &f.checks[..] else {
+            panic!("{f:?}")
+        };
+        assert!(
+            random.detail.contains("no winner within the noise"),
+            "{random:?}"
+        );
+        assert!(greedy.detail.contains("DDPG wins"), "{greedy:?}");
+        assert!(
+            hawq.detail.contains(
+                "At bismo-edge latency budget the cost of uniform:4: Hessian + ILP \
+                 (HAWQ-V3-style) wins"
+            ),
+            "{hawq:?}"
+        );
+        assert_eq!(greedy.tests[0].what, "final top-1, DDPG - greedy (points)");
+        assert!((greedy.values["greedy_top1"] - 88.533_333).abs() < 1e-5);
+        // Two probes and four episodes.
+        assert!(
+            greedy.detail.contains("(4 vs 6 policies scored)"),
+            "{greedy:?}"
+        );
+
+        // Hawq at seed 0 only (the last searches: no index shifts): one pair, decided on
+        // its sign and called a single sample.
+        exp.searches
+            .retain(|s| !["s-edge-hawq-1", "s-edge-hawq-2"].contains(&s.stage.as_str()));
+        exp.finetunes
+            .retain(|f| !["haq-edge-hawq-1", "haq-edge-hawq-2"].contains(&f.stage.as_str()));
+        let hawq = claims(&exp).pop().unwrap().checks.pop().unwrap();
+        assert_eq!(hawq.verdict, DoesNotHold);
+        assert!(hawq.detail.contains("(a single sample, n=1)"), "{hawq:?}");
+    }
+
     #[test]
     fn ddpg_and_random_replicates_pair_by_seed_and_other_settings_are_refused() {
         use Verdict::*;
@@ -960,10 +1068,8 @@ mod tests {
         let random_top1 = [88.5, 88.9, 88.2];
         for seed in 0..3u64 {
             // The edge search is searches[3 * seed + 1].
-            let mut random = exp.searches[3 * seed as usize + 1].clone();
-            random.stage = format!("s-edge-random-{seed}");
-            random.summary.agent = crate::collect::Agent::Random;
-            random.replicate.params["agent"] = "random".into();
+            let edge = &exp.searches[3 * seed as usize + 1];
+            let random = other_method(edge, &format!("s-edge-random-{seed}"), Method::Random);
             exp.searches.push(random);
             let mut finetune = exp.finetunes[6 * seed as usize + 2].clone();
             finetune.stage = format!("haq-edge-random-{seed}");
@@ -980,7 +1086,10 @@ mod tests {
         let f = claims(&exp).pop().unwrap();
         assert_eq!(f.checks.len(), 2, "{f:?}");
         let check = &f.checks[0];
-        assert_eq!(check.subject, "s-edge-{0,1,2} vs s-edge-random-{0,1,2}");
+        assert_eq!(
+            check.subject,
+            "s-edge-{0,1,2} vs s-edge-random-{0,1,2} (random search)"
+        );
         // DDPG 89.0, 89.3, 88.9 against 88.5, 88.9, 88.2: 0.5, 0.4, 0.7 -> [0.15, 0.91].
         let t = &check.tests[0];
         assert_eq!(
@@ -991,7 +1100,7 @@ mod tests {
         assert_eq!((check.verdict, f.verdict), (Holds, Holds));
         assert_eq!(f.checks[1].verdict, NotTested);
         assert!(
-            f.checks[1].detail.contains("episodes: unset vs 600"),
+            f.checks[1].detail.contains("episodes: 4 vs 600"),
             "{:?}",
             f.checks[1]
         );

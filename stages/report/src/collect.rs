@@ -22,9 +22,10 @@ use serde::Deserialize;
 use haq_cost::arch::LayerInfo;
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::Unit;
+use haq_cost::method::Method;
 use haq_cost::policy::Policy;
 use haq_stage::StageContext;
-use haq_store::Digest;
+use haq_store::{Digest, RunStatus};
 
 /// Everything the report is made of.
 #[derive(Debug, Clone)]
@@ -54,6 +55,9 @@ pub struct Search {
     pub episodes: Vec<Episode>,
     pub policy: Policy,
     pub replicate: Replicate,
+    /// Seconds the search's run spent, from its metrics: the one number that depends on
+    /// the machine, so only `search-cost.*` shows it. `None` when the store lacks the run.
+    pub seconds: Option<f64>,
 }
 
 /// A stage's `replicate` output: its seed, and its params but the seed.
@@ -149,48 +153,96 @@ pub struct SearchSummary {
     pub budget_value: f64,
     /// The float model's top-1 on the search-val subset, in percent.
     pub float_accuracy: f64,
-    pub warmup: usize,
-    /// `ddpg` (HAQ) or `random` (random search, the control); searches written before
-    /// random search existed are DDPG's.
+    /// DDPG's warm-up episodes; absent for the methods without one.
     #[serde(default)]
-    pub agent: Agent,
+    pub warmup: Option<usize>,
+    /// Older searches call it `agent`; searches written before random search existed have
+    /// neither, and are DDPG's.
+    #[serde(default, alias = "agent")]
+    pub method: Method,
+    /// Policies scored, probes included; absent from the oldest summaries.
+    #[serde(default)]
+    pub episodes: Option<usize>,
+    /// What the method found besides its policy; only its `front` is read.
+    #[serde(default)]
+    pub details: Option<Details>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Agent {
-    #[default]
-    Ddpg,
-    Random,
+/// The part of a summary's `details` the report draws.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Details {
+    /// Greedy's walk down the accuracy-cost front, if the method has one.
+    #[serde(default)]
+    pub front: Vec<FrontPoint>,
+}
+
+/// One step of a walked front: a policy's cost in the objective's unit and the top-1 the
+/// walk predicted for it (search-val, percent).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct FrontPoint {
+    pub cost: f64,
+    pub predicted_accuracy: f64,
 }
 
 impl Search {
+    pub fn method(&self) -> Method {
+        self.summary.method
+    }
+
     pub fn is_random(&self) -> bool {
-        self.summary.agent == Agent::Random
+        self.method() == Method::Random
     }
 
-    /// The best reward, from the last episode.
+    /// The best reward, from the last episode; `None` while only probes were scored.
     pub fn best_reward(&self) -> Option<f64> {
-        self.episodes.last().map(|e| e.best_reward)
+        self.episodes.last().and_then(|e| e.best_reward)
+    }
+
+    /// The episodes that are results: all but the probes.
+    pub fn results(&self) -> impl Iterator<Item = &Episode> {
+        self.episodes.iter().filter(|e| !e.probe)
+    }
+
+    /// The search's cost in policies scored, probes included.
+    pub fn policies_scored(&self) -> usize {
+        self.summary.episodes.unwrap_or(self.episodes.len())
+    }
+
+    /// The front the method walked, empty if it has none.
+    pub fn front(&self) -> &[FrontPoint] {
+        self.summary.details.as_ref().map_or(&[], |d| &d.front)
     }
 }
 
-/// A DDPG experiment and its control: the random search whose params are DDPG's but for
-/// the agent, paired replicate by replicate on the seed.
+/// A DDPG experiment and another method's searches of its hardware, objective and budget
+/// whose params are DDPG's but for the method's own ([`compared_params`]), paired
+/// replicate by replicate on the seed.
 #[derive(Debug, Clone)]
-pub struct Control {
-    /// Indices into [`Experiments::searches`]: the DDPG replicates, then the random ones.
+pub struct Comparison {
+    pub method: Method,
+    /// Indices into [`Experiments::searches`]: the DDPG replicates, then the other ones.
     pub ddpg: Vec<usize>,
-    pub random: Vec<usize>,
+    pub other: Vec<usize>,
 }
 
-/// A random search of a DDPG search's hardware, objective and budget that is not its
-/// control: the params they differ in (beside the agent and the seed), as `key: a vs b`.
+/// Another method's searches of a DDPG search's hardware, objective and budget that are
+/// not compared with it: the params they differ in, as `key: a vs b`.
 #[derive(Debug, Clone)]
 pub struct Refused {
     pub ddpg: String,
-    pub random: String,
+    pub other: String,
     pub differences: Vec<String>,
+}
+
+/// The params two searches must agree on to be compared: all but the method's name and
+/// the seed, and, against a method that scores what it needs rather than a set number of
+/// episodes, all but those the episodic methods alone take.
+fn compared_params(search: &Search, other: Method) -> serde_json::Value {
+    let mut ignored = vec!["agent", "method"];
+    if !other.is_episodic() {
+        ignored.extend(["episodes", "warmup", "updates_per_episode", "finalists"]);
+    }
+    search.replicate.params_without(&ignored)
 }
 
 impl Experiments {
@@ -208,41 +260,58 @@ impl Experiments {
         })
     }
 
-    /// Every DDPG experiment that has a random-search control, and the random searches of
-    /// the same hardware, objective and budget refused as controls, with the params
-    /// they differ in (beside the agent and the seed).
-    pub fn controls(&self) -> (Vec<Control>, Vec<Refused>) {
+    /// Every DDPG experiment and every other method's experiment of the same hardware,
+    /// objective and budget: compared when their params agree ([`compared_params`]),
+    /// else refused with the params they differ in. DDPG's groups in order, then the
+    /// methods in [`Method::ALL`] order.
+    pub fn comparisons(&self) -> (Vec<Comparison>, Vec<Refused>) {
         let groups = self.search_groups();
-        let (random, ddpg): (Vec<&Vec<usize>>, Vec<&Vec<usize>>) =
-            groups.iter().partition(|g| self.searches[g[0]].is_random());
-        let setting = |g: &[usize]| self.searches[g[0]].replicate.params_without(&["agent"]);
-        let mut controls = Vec::new();
+        let first = |g: &[usize]| &self.searches[g[0]];
+        let mut comparisons = Vec::new();
         let mut refused = Vec::new();
-        for d in ddpg {
-            let first = &self.searches[d[0]];
-            let found = random.iter().find(|r| setting(r) == setting(d));
-            if let Some(r) = found {
-                controls.push(Control {
-                    ddpg: d.clone(),
-                    random: r.to_vec(),
-                });
-            }
-            for r in random.iter().filter(|r| Some(*r) != found) {
-                let other = &self.searches[r[0]];
-                let same_setting = other.summary.hardware == first.summary.hardware
-                    && other.summary.objective == first.summary.objective
-                    && other.summary.budget == first.summary.budget;
-                if same_setting {
-                    let (a, b) = (setting(d), setting(r));
-                    refused.push(Refused {
-                        ddpg: first.stage.clone(),
-                        random: other.stage.clone(),
-                        differences: differences(&a, &b),
-                    });
+        for d in groups.iter().filter(|g| first(g).method() == Method::Ddpg) {
+            let ddpg = first(d);
+            for method in Method::ALL.into_iter().filter(|m| *m != Method::Ddpg) {
+                let setting = |g: &[usize]| compared_params(first(g), method);
+                let same_setting = |g: &&Vec<usize>| {
+                    let s = &first(g).summary;
+                    s.method == method
+                        && s.hardware == ddpg.summary.hardware
+                        && s.objective == ddpg.summary.objective
+                        && s.budget == ddpg.summary.budget
+                };
+                let mut found = false;
+                for o in groups.iter().filter(same_setting) {
+                    // One experiment per method is compared; more of equal params would
+                    // be the same one under another stage name.
+                    if !found && setting(o) == setting(d) {
+                        found = true;
+                        comparisons.push(Comparison {
+                            method,
+                            ddpg: d.clone(),
+                            other: o.clone(),
+                        });
+                    } else {
+                        refused.push(Refused {
+                            ddpg: ddpg.stage.clone(),
+                            other: first(o).stage.clone(),
+                            differences: differences(&setting(d), &setting(o)),
+                        });
+                    }
                 }
             }
         }
-        (controls, refused)
+        (comparisons, refused)
+    }
+
+    /// Every DDPG experiment that has a random-search control: the comparisons with
+    /// random search.
+    pub fn controls(&self) -> Vec<Comparison> {
+        let (comparisons, _) = self.comparisons();
+        comparisons
+            .into_iter()
+            .filter(|c| c.method == Method::Random)
+            .collect()
     }
 
     /// The finetune of `searches[i]`'s best policy, if any.
@@ -274,7 +343,12 @@ pub struct Episode {
     pub reward: f64,
     /// Top-1 on the search-val subset after the short finetune, in percent.
     pub accuracy: f64,
-    pub best_reward: f64,
+    /// The best reward within budget so far; `None` while only probes were scored.
+    pub best_reward: Option<f64>,
+    /// A policy the method scored as it is to measure something (greedy's sensitivity
+    /// probes), usually over budget: never a result.
+    #[serde(default)]
+    pub probe: bool,
 }
 
 /// One finetuned policy.
@@ -356,6 +430,7 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
             episodes: ctx.read_json_from(stage, "episodes")?,
             policy: ctx.read_json_from(stage, "policy")?,
             replicate: ctx.read_json_from(stage, haq_stage::REPLICATE)?,
+            seconds: search_seconds(ctx, stage, outputs["search_summary"])?,
         });
         search_policies.push((*stage, outputs["policy"].to_string()));
     }
@@ -401,6 +476,36 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
     })
 }
 
+/// The per-episode times a search logs as metrics (stages/search), summed over episodes.
+const TIME_METRICS: [&str; 4] = [
+    "time_finetune_s",
+    "time_eval_s",
+    "time_agent_s",
+    "time_other_s",
+];
+
+/// Seconds the run of `stage` that wrote `summary` spent searching: the newest completed
+/// run with that output (equal outputs are equal searches), its time metrics summed.
+fn search_seconds(
+    ctx: &StageContext,
+    stage: &str,
+    summary: &Digest,
+) -> anyhow::Result<Option<f64>> {
+    let store = ctx.store();
+    for run in store.runs(Some(stage))? {
+        if run.status == RunStatus::Done
+            && store.outputs(run.id)?.get("search_summary") == Some(summary)
+        {
+            let metrics = store.metrics(run.id, None)?;
+            let times = metrics
+                .iter()
+                .filter(|m| TIME_METRICS.contains(&m.key.as_str()));
+            return Ok(Some(times.map(|m| m.value).sum()));
+        }
+    }
+    Ok(None)
+}
+
 /// Every policy must describe the calibrated model, layer for layer.
 fn check_layers(
     layers: &[LayerInfo],
@@ -441,6 +546,53 @@ mod tests {
         assert_eq!(replicates_label(&["s-1-b", "s-2-b"]), "s-{1,2}-b");
         assert_eq!(replicates_label(&["ab", "abc"]), "ab{,c}");
         assert_eq!(replicates_label(&["only"]), "only");
+    }
+
+    #[test]
+    fn summaries_of_every_age_parse_with_their_method() {
+        let summary = |extra: &str| {
+            let json = format!(
+                r#"{{"hardware": "bismo-edge", "objective": "latency",
+                    "budget": {{"match": "uniform:4"}}, "budget_value": 1.0,
+                    "float_accuracy": 90.0{extra}}}"#
+            );
+            serde_json::from_str::<SearchSummary>(&json).unwrap()
+        };
+        // Before random search: neither field, DDPG's.
+        let oldest = summary(r#", "warmup": 20"#);
+        assert_eq!((oldest.method, oldest.warmup), (Method::Ddpg, Some(20)));
+        assert_eq!(oldest.episodes, None);
+        // Then `agent`, now `method`; greedy has no warm-up and a front.
+        assert_eq!(summary(r#", "agent": "random""#).method, Method::Random);
+        let greedy = summary(
+            r#", "method": "greedy", "episodes": 9, "details": {"layers": [1],
+               "widest_accuracy": 89.0, "sensitivity": [[88.0]],
+               "front": [{"cost": 2.0, "predicted_accuracy": 89.0}]}"#,
+        );
+        assert_eq!((greedy.method, greedy.warmup), (Method::Greedy, None));
+        assert_eq!(
+            greedy.details.unwrap().front,
+            [FrontPoint {
+                cost: 2.0,
+                predicted_accuracy: 89.0
+            }]
+        );
+        // Hawq's details have no front.
+        let hawq = summary(r#", "method": "hawq", "details": {"probes": 2}"#);
+        assert!(hawq.details.unwrap().front.is_empty());
+        // Episodes: a probe before any best reward.
+        let episodes: Vec<Episode> = serde_json::from_str(
+            r#"[{"reward": -3, "accuracy": 80, "best_reward": null, "probe": true},
+                {"reward": -1, "accuracy": 88, "best_reward": -1}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            episodes
+                .iter()
+                .map(|e| (e.best_reward, e.probe))
+                .collect::<Vec<_>>(),
+            [(None, true), (Some(-1.0), false)]
+        );
     }
 
     #[test]

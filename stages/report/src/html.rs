@@ -59,6 +59,14 @@ pub fn index(
         );
     }
 
+    // Named, not linked: the page must be the same bytes on every machine, and the
+    // seconds are outside the report.
+    out += &format!(
+        "<p>The searches' cost in seconds, which depends on the machine, is not in this \
+         report: it is in <code>reports/{}/</code> beside it.</p>\n",
+        html_escape(&crate::search_cost::dir(workflow))
+    );
+
     out += "<h2 id=\"figures\">Figures</h2>\n";
     for f in figures {
         out += &format!(

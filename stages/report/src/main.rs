@@ -5,7 +5,8 @@
 //! It writes `reports/<workflow name>/` under the directory `haq run` started in,
 //! replacing what was there, and stores every file as a workspace output of the run
 //! (`file:reports/<workflow name>/<file>`), which a cache hit writes back. Nothing in it
-//! depends on the time or the machine: the same inputs give the same bytes.
+//! depends on the time or the machine: the same inputs give the same bytes. The searches'
+//! seconds, which do, go to `reports/<workflow name>-search-cost/` alone, unstored.
 
 mod assemble;
 mod claims;
@@ -15,6 +16,7 @@ mod formats;
 mod html;
 mod output;
 mod roles;
+mod search_cost;
 mod stats;
 mod tables;
 #[cfg(test)]
@@ -54,5 +56,10 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         ctx.put_workspace_output(&path.to_string_lossy(), &f.bytes, f.media_type)?;
     }
     println!("wrote {} files to {}", files.len(), dir.display());
+    let seconds = output::write_dir(&search_cost::dir(workflow), &search_cost::files(&exp)?)?;
+    println!(
+        "wrote the searches' seconds (machine-dependent, not stored) to {}",
+        seconds.display()
+    );
     Ok(())
 }

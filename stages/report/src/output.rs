@@ -33,8 +33,9 @@ impl File {
     }
 }
 
-/// Writes `files` to `reports/<workflow>/` (relative to the working directory), replacing
-/// the directory whole so no file of an earlier report lingers. Returns the directory.
+/// Writes `files` to `reports/<workflow>/` (relative to the working directory; `workflow`
+/// is the workflow's name, or a name made of it), replacing the directory whole so no file
+/// of an earlier report lingers. Returns the directory.
 pub fn write_dir(workflow: &str, files: &[File]) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(
         !workflow.is_empty() && !workflow.starts_with('.') && !workflow.contains(['/', '\\']),

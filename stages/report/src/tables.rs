@@ -8,6 +8,7 @@ use polars::prelude::{Column, DataFrame};
 
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::{Unit, MODEL_NAMES};
+use haq_cost::method::Method;
 
 use crate::collect::{replicates_label, Experiments, Finetune};
 use crate::stats::Stat;
@@ -15,30 +16,42 @@ use crate::stats::Stat;
 /// Relative slack when comparing a cost with a budget computed from the same tables.
 pub const COST_TOLERANCE: f64 = 1e-9;
 
+/// What a row is: the float model, a fixed-bit baseline or a searched policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub enum RowKind {
     Float,
     /// A fixed-bit baseline in linear mode (the paper's PACT rows).
     Pact,
     /// A fixed-bit baseline in k-means mode (the paper's Deep Compression rows).
     DeepCompression,
-    Haq,
-    /// The control: random search with HAQ's episodes, reward and budget.
-    RandomSearch,
+    /// A policy searched by the method under the table's cost.
+    Searched(Method),
     /// HAQ under a budget of bit operations, a proxy, in a table of another cost.
     HaqBops,
 }
 
-impl Method {
+/// HAQ's row: DDPG's search.
+pub const HAQ: RowKind = RowKind::Searched(Method::Ddpg);
+
+impl RowKind {
     pub fn name(self) -> &'static str {
         match self {
-            Method::Float => "Float",
-            Method::Pact => "PACT",
-            Method::DeepCompression => "Deep Compression",
-            Method::Haq => "HAQ",
-            Method::RandomSearch => "Random search",
-            Method::HaqBops => "HAQ (BOPs budget)",
+            RowKind::Float => "Float",
+            RowKind::Pact => "PACT",
+            RowKind::DeepCompression => "Deep Compression",
+            RowKind::Searched(m) => method_name(m),
+            RowKind::HaqBops => "HAQ (BOPs budget)",
         }
+    }
+}
+
+/// A search method for people, naming the work it follows.
+pub fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Ddpg => "HAQ (DDPG)",
+        Method::Random => "random search",
+        Method::Greedy => "greedy sensitivity (AIMET-style)",
+        Method::Hawq => "Hessian + ILP (HAWQ-V3-style)",
     }
 }
 
@@ -67,7 +80,7 @@ impl std::fmt::Display for Width {
 /// replicates (finetunes equal but for the seed, of replicates of one search).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    pub method: Method,
+    pub method: RowKind,
     pub weights: Width,
     /// `None` in k-means mode, which leaves activations in float.
     pub activations: Option<Width>,
@@ -78,6 +91,9 @@ pub struct Row {
     pub cost: Option<Stat>,
     /// One per replicate, by seed; empty for the float model, which is not finetuned.
     pub samples: Vec<Sample>,
+    /// A searched row's search cost: policies its search scored (probes included), the
+    /// mean over its replicates rounded.
+    pub policies_scored: Option<u32>,
     /// The HAQ search's budget.
     pub budget: Option<Budget>,
     /// The stages the row's numbers come from: one name, or the replicates' names with
@@ -160,7 +176,7 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     let groups = exp.finetune_groups();
     let first = |g: &[usize]| &exp.finetunes[g[0]];
     let search_of = |g: &[usize]| first(g).search.map(|i| &exp.searches[i]);
-    let haq: Vec<(&[usize], f64)> = groups
+    let mut haq: Vec<(&[usize], f64)> = groups
         .iter()
         .filter_map(|g| {
             let s = search_of(g)?;
@@ -168,6 +184,12 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
                 .then_some((g.as_slice(), s.summary.budget_value))
         })
         .collect();
+    // At each budget, one row per method in `Method::ALL` order.
+    let method = |g: &[usize]| search_of(g).map(|s| s.method());
+    haq.sort_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then_with(|| method(a.0).cmp(&method(b.0)))
+    });
     let linear = first(haq[0].0).policy.is_linear();
     let mut fixed: Vec<(&[usize], f64)> = groups
         .iter()
@@ -193,13 +215,14 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     let float_weights: usize = exp.layers.iter().map(|l| l.shape.params).sum();
     let single = |v: f64| Stat::of(&[v]).expect("one sample");
     let mut rows = vec![Row {
-        method: Method::Float,
+        method: RowKind::Float,
         weights: Width::Bits(32),
         activations: linear.then_some(Width::Bits(32)),
         top1: single(exp.float.test_top1),
         top5: single(exp.float.test_top5),
         cost: (unit == Unit::Bytes).then(|| single(display(4.0 * float_weights as f64))),
         samples: Vec::new(),
+        policies_scored: None,
         budget: None,
         stage: String::new(),
         baseline: None,
@@ -207,11 +230,7 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     let cost = |f: &Finetune| f.cost(hardware, unit).map(display);
     let haq_row = |g: &[usize], baseline: Option<usize>| {
         let search = search_of(g).expect("a searched row");
-        let method = if search.is_random() {
-            Method::RandomSearch
-        } else {
-            Method::Haq
-        };
+        let method = RowKind::Searched(search.method());
         let flexible = linear.then_some(Width::Flexible);
         let budget = Some(search.summary.budget.clone());
         replicates_row(
@@ -226,9 +245,9 @@ fn table(exp: &Experiments, objective: Resource, hardware: &str) -> PaperTable {
     };
     for (i, (g, fixed_cost)) in fixed.iter().enumerate() {
         let method = if linear {
-            Method::Pact
+            RowKind::Pact
         } else {
-            Method::DeepCompression
+            RowKind::DeepCompression
         };
         let at = rows.len();
         let bits = uniform_bits(first(g));
@@ -281,7 +300,7 @@ fn replicates_row(
     exp: &Experiments,
     g: &[usize],
     cost: &dyn Fn(&Finetune) -> Option<f64>,
-    method: Method,
+    method: RowKind,
     (weights, activations): (Width, Option<Width>),
     budget: Option<Budget>,
     baseline: Option<usize>,
@@ -300,6 +319,10 @@ fn replicates_row(
         Stat::of(&members.iter().map(|f| v(f)).collect::<Vec<_>>()).expect("a member")
     };
     let costs: Option<Vec<f64>> = samples.iter().map(|s| s.cost).collect();
+    let policies: Option<Vec<f64>> = members
+        .iter()
+        .map(|f| Some(exp.searches[f.search?].policies_scored() as f64))
+        .collect();
     let names: Vec<&str> = members.iter().map(|f| f.stage.as_str()).collect();
     Row {
         method,
@@ -309,6 +332,9 @@ fn replicates_row(
         top5: stat(&|f| f.accuracy.test_top5),
         cost: costs.and_then(|c| Stat::of(&c)),
         samples,
+        policies_scored: policies
+            .and_then(|p| Stat::of(&p))
+            .map(|p| p.mean.round() as u32),
         budget,
         stage: replicates_label(&names),
         baseline,
@@ -326,7 +352,7 @@ pub fn proxy_tables(exp: &Experiments) -> Vec<PaperTable> {
         groups.iter().filter(move |g| {
             exp.finetunes[g[0]].search.is_some_and(|i| {
                 let s = &exp.searches[i];
-                !s.is_random() && s.summary.objective == objective
+                s.method() == Method::Ddpg && s.summary.objective == objective
             })
         })
     };
@@ -354,7 +380,8 @@ pub fn proxy_tables(exp: &Experiments) -> Vec<PaperTable> {
             let cost = |f: &Finetune| f.cost(hardware, Unit::Ms);
             let bits = (haq.weights, haq.activations);
             let budget = Some(bops_budget.clone());
-            let bops_row = replicates_row(exp, bops, &cost, Method::HaqBops, bits, budget, Some(0));
+            let bops_row =
+                replicates_row(exp, bops, &cost, RowKind::HaqBops, bits, budget, Some(0));
             let rows = vec![
                 baseline,
                 Row {
@@ -443,10 +470,11 @@ impl PaperTable {
             "Fixed-bit rows cluster every layer's weights to 2^bits values (k-means). "
         };
         format!(
-            "{first}Each HAQ or random-search row follows the cheapest fixed-bit row costing \
-             at least the search's budget, its baseline when it costs exactly the budget. \
-             Top-1 and top-5 on the test split, in percent; the float row's cost is shown \
-             only where the cost model covers 32 bits."
+            "{first}Each searched row (HAQ's DDPG and the other search methods) follows the \
+             cheapest fixed-bit row costing at least the search's budget, its baseline when \
+             it costs exactly the budget; its policies scored are its search's cost. Top-1 \
+             and top-5 on the test split, in percent; the float row's cost is shown only \
+             where the cost model covers 32 bits."
         )
     }
 
@@ -480,6 +508,13 @@ impl PaperTable {
         columns.extend(stat(self.cost_column(), &|r| r.cost));
         columns.extend([
             Column::new(
+                "policies_scored".into(),
+                self.rows
+                    .iter()
+                    .map(|r| r.policies_scored)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
                 "n".into(),
                 self.rows
                     .iter()
@@ -505,8 +540,12 @@ pub fn pretty_column(name: &str) -> &str {
         "energy_mj" => "Energy (mJ)",
         "size_mib" => "Size (MiB)",
         "gbops" => "BOPs (G)",
+        "policies_scored" => "Policies scored",
         "budget" => "Budget",
         "stage" => "Stage",
+        "hardware" => "Hardware",
+        "objective" => "Objective",
+        "seconds" => "Seconds",
         other => other,
     }
 }
@@ -518,7 +557,7 @@ mod tests {
     use crate::testdata::experiments;
 
     /// (method, stage, cost, baseline) of every row.
-    fn shape(t: &PaperTable) -> Vec<(Method, &str, Option<f64>, Option<usize>)> {
+    fn shape(t: &PaperTable) -> Vec<(RowKind, &str, Option<f64>, Option<usize>)> {
         t.rows
             .iter()
             .map(|r| {
@@ -544,13 +583,13 @@ mod tests {
                 "table-size"
             ]
         );
-        use Method::*;
+        use RowKind::*;
         assert_eq!(
             shape(&tables[0]),
             [
                 (Float, "", None, None),
                 (Pact, "pact@4", Some(1.0), None),
-                (Haq, "haq-edge", Some(0.95), Some(1)),
+                (HAQ, "haq-edge", Some(0.95), Some(1)),
                 (Pact, "pact@8", Some(2.0), None),
             ]
         );
@@ -563,7 +602,7 @@ mod tests {
             [
                 (Float, "", None, None),
                 (Pact, "pact@4", Some(2.0), None),
-                (Haq, "haq-cloud", Some(2.0), Some(1)),
+                (HAQ, "haq-cloud", Some(2.0), Some(1)),
                 (Pact, "pact@8", Some(4.0), None),
             ]
         );
@@ -573,7 +612,7 @@ mod tests {
             [
                 (Float, "", Some(3328.0 / MIB), None),
                 (DeepCompression, "dc@2", Some(300.0 / MIB), None),
-                (Haq, "haq-size", Some(290.0 / MIB), Some(1)),
+                (HAQ, "haq-size", Some(290.0 / MIB), Some(1)),
             ]
         );
         assert!(!tables[2].linear);
@@ -593,7 +632,7 @@ mod tests {
         let edge = &paper_tables(&exp)[0];
         assert_eq!(
             shape(edge).last(),
-            Some(&(Method::Haq, "haq-edge", Some(0.95), None))
+            Some(&(HAQ, "haq-edge", Some(0.95), None))
         );
     }
 
@@ -625,12 +664,12 @@ mod tests {
         let tables = proxy_tables(&exp);
         let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["table-proxy-bismo-cloud", "table-proxy-bismo-edge"]);
-        use Method::*;
+        use RowKind::*;
         assert_eq!(
             shape(&tables[1]),
             [
                 (Pact, "pact@4", Some(1.0), None),
-                (Haq, "haq-edge", Some(0.95), Some(0)),
+                (HAQ, "haq-edge", Some(0.95), Some(0)),
                 (HaqBops, "haq-bops", Some(edge_ms), Some(0)),
             ]
         );
@@ -639,7 +678,7 @@ mod tests {
         assert_eq!(
             csv.lines().nth(3),
             Some(
-                "HAQ (BOPs budget),flexible,flexible,88.5,,,99.0,,,1.3,,,1,the cost of uniform:4,haq-bops"
+                "HAQ (BOPs budget),flexible,flexible,88.5,,,99.0,,,1.3,,,4,1,the cost of uniform:4,haq-bops"
             )
         );
         // The BOPs search has its own paper table, in GBOPs; no baseline costs BOPs here.
@@ -655,6 +694,47 @@ mod tests {
     }
 
     #[test]
+    fn every_method_searched_at_a_budget_has_its_row_with_its_policies_scored() {
+        use crate::testdata::other_method;
+        let mut exp = experiments();
+        // Greedy and hawq on the edge at HAQ's budget; hawq's stage sorts before HAQ's.
+        for (stage, method) in [("s-edge-greedy", Method::Greedy), ("a-hawq", Method::Hawq)] {
+            exp.searches
+                .push(other_method(&exp.searches[1], stage, method));
+            let mut f = exp.finetunes[2].clone();
+            f.stage = stage.replace("s-", "haq-");
+            f.search = Some(exp.searches.len() - 1);
+            f.replicate.params["stage"] = f.stage.clone().into();
+            exp.finetunes.push(f);
+        }
+        let edge = &paper_tables(&exp)[0];
+        use RowKind::*;
+        let rows: Vec<(RowKind, &str, Option<u32>)> = edge
+            .rows
+            .iter()
+            .map(|r| (r.method, r.stage.as_str(), r.policies_scored))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (Float, "", None),
+                (Pact, "pact@4", None),
+                (HAQ, "haq-edge", Some(4)),
+                // Two probes before the four episodes.
+                (Searched(Method::Greedy), "haq-edge-greedy", Some(6)),
+                (Searched(Method::Hawq), "a-hawq", Some(4)),
+                (Pact, "pact@8", None),
+            ]
+        );
+        let md = formats::markdown(&edge.title, "", &edge.frame().unwrap());
+        assert!(
+            md.contains("| greedy sensitivity (AIMET-style) | flexible | flexible | 89.00 (n=1) |"),
+            "{md}"
+        );
+        assert!(md.contains("| Hessian + ILP (HAWQ-V3-style) |"), "{md}");
+    }
+
+    #[test]
     fn frames_have_the_papers_columns() {
         let tables = paper_tables(&experiments());
         let csv =
@@ -665,11 +745,13 @@ mod tests {
             lines,
             [
                 "method,weights,activations,top1,top1_ci_low,top1_ci_high,top5,top5_ci_low,\
-                 top5_ci_high,latency_ms,latency_ms_ci_low,latency_ms_ci_high,n,budget,stage",
-                "Float,32,32,91.0,,,99.5,,,,,,,,",
-                "PACT,4,4,88.0,,,99.0,,,1.0,,,1,,pact@4",
-                "HAQ,flexible,flexible,89.0,,,99.0,,,0.95,,,1,the cost of uniform:4,haq-edge",
-                "PACT,8,8,90.0,,,99.0,,,2.0,,,1,,pact@8",
+                 top5_ci_high,latency_ms,latency_ms_ci_low,latency_ms_ci_high,policies_scored,n,\
+                 budget,stage",
+                "Float,32,32,91.0,,,99.5,,,,,,,,,",
+                "PACT,4,4,88.0,,,99.0,,,1.0,,,,1,,pact@4",
+                "HAQ (DDPG),flexible,flexible,89.0,,,99.0,,,0.95,,,4,1,the cost of uniform:4,\
+                 haq-edge",
+                "PACT,8,8,90.0,,,99.0,,,2.0,,,,1,,pact@8",
             ]
         );
         let size = csv(&tables[2]);
@@ -677,7 +759,7 @@ mod tests {
             size.lines().next(),
             Some(
                 "method,weights,top1,top1_ci_low,top1_ci_high,top5,top5_ci_low,top5_ci_high,\
-                 size_mib,size_mib_ci_low,size_mib_ci_high,n,budget,stage"
+                 size_mib,size_mib_ci_low,size_mib_ci_high,policies_scored,n,budget,stage"
             )
         );
         assert_eq!(size.lines().count(), 4);
@@ -695,13 +777,13 @@ mod tests {
         };
         let exp = replicated(&experiments(), &[0, 1, 2], top1);
         let edge = &paper_tables(&exp)[0];
-        use Method::*;
+        use RowKind::*;
         assert_eq!(
             shape(edge),
             [
                 (Float, "", None, None),
                 (Pact, "pact@4-{0,1,2}", Some(1.0), None),
-                (Haq, "haq-edge-{0,1,2}", Some(0.95), Some(1)),
+                (HAQ, "haq-edge-{0,1,2}", Some(0.95), Some(1)),
                 (Pact, "pact@8-{0,1,2}", Some(2.0), None),
             ]
         );
@@ -713,7 +795,9 @@ mod tests {
         let md = formats::markdown(&edge.title, "", &edge.frame().unwrap());
         // s = 0.208167, t(2) = 4.3027: half-width 0.5171.
         assert!(
-            md.contains("| HAQ | flexible | flexible | 89.07 ± 0.52 (n=3) | 99.00 | 0.9500 |"),
+            md.contains(
+                "| HAQ (DDPG) | flexible | flexible | 89.07 ± 0.52 (n=3) | 99.00 | 0.9500 | 4 |"
+            ),
             "{md}"
         );
         assert!(

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use haq_cost::arch::{LayerInfo, LayerKind, LayerShape};
 use haq_cost::budget::{Budget, Resource};
 use haq_cost::hw::Unit;
+use haq_cost::method::Method;
 use haq_cost::policy::{LayerBits, Policy};
 
 use crate::collect::{
-    Accuracy, Agent, Episode, Experiments, Finetune, Replicate, Search, SearchSummary,
+    Accuracy, Details, Episode, Experiments, Finetune, FrontPoint, Replicate, Search, SearchSummary,
 };
 
 fn layer(index: usize, kind: LayerKind, c_in: usize, c_out: usize, kernel: usize) -> LayerInfo {
@@ -84,8 +85,10 @@ pub fn search(
             budget: Budget::Match(budget.into()),
             budget_value: value,
             float_accuracy: 90.0,
-            warmup: 2,
-            agent: Agent::Ddpg,
+            warmup: Some(2),
+            method: Method::Ddpg,
+            episodes: Some(rewards.len()),
+            details: None,
         },
         episodes: rewards
             .iter()
@@ -94,7 +97,8 @@ pub fn search(
                 Episode {
                     reward,
                     accuracy: 90.0 + 10.0 * reward,
-                    best_reward: best,
+                    best_reward: Some(best),
+                    probe: false,
                 }
             })
             .collect(),
@@ -102,10 +106,50 @@ pub fn search(
         replicate: Replicate {
             seed: 0,
             params: serde_json::json!({
-                "hardware": hardware, "objective": objective, "budget": budget, "agent": "ddpg"
+                "hardware": hardware, "objective": objective, "budget": budget, "method": "ddpg",
+                "episodes": rewards.len()
             }),
         },
+        seconds: Some(60.0),
     }
+}
+
+/// `ddpg`'s search run by `method` instead as stage `stage`: a greedy one scores two
+/// probes first and walks a front from 2.0 to 0.9 of `ddpg`'s budget, and like hawq
+/// takes none of the episodic methods' params.
+pub fn other_method(ddpg: &Search, stage: &str, method: Method) -> Search {
+    let mut s = ddpg.clone();
+    s.stage = stage.into();
+    s.summary.method = method;
+    s.replicate.params["method"] = method.as_str().into();
+    if !method.is_episodic() {
+        s.summary.warmup = None;
+        s.replicate
+            .params
+            .as_object_mut()
+            .unwrap()
+            .remove("episodes");
+    }
+    if method == Method::Greedy {
+        let probe = Episode {
+            reward: -3.0,
+            accuracy: 89.5,
+            best_reward: None,
+            probe: true,
+        };
+        s.episodes.splice(0..0, [probe.clone(), probe]);
+        let budget = s.summary.budget_value;
+        s.summary.details = Some(Details {
+            front: [(2.0, 89.5), (1.4, 88.0), (0.9, 86.0)]
+                .map(|(f, a)| FrontPoint {
+                    cost: f * budget,
+                    predicted_accuracy: a,
+                })
+                .to_vec(),
+        });
+    }
+    s.summary.episodes = Some(s.episodes.len());
+    s
 }
 
 /// `costs` as the finetune stage writes them, from (hardware, unit, value).

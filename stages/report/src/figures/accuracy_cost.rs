@@ -1,9 +1,12 @@
 //! Test top-1 of every finetuned policy against its cost, per hardware and unit; the
 //! replicates of one experiment as one point at their means, the 95% confidence interval
-//! of their top-1 as an error bar.
+//! of their top-1 as an error bar. A search that walked an accuracy-cost front (greedy's)
+//! has the front drawn as a line, at the top-1 its walk predicted.
 
 use super::*;
 use crate::stats::Stat;
+use crate::tables::method_name;
+use haq_cost::method::Method;
 
 /// Test top-1 of every finetuned policy against its cost on one hardware, in one unit.
 pub(super) struct AccuracyCost<'a> {
@@ -54,24 +57,39 @@ fn point_series(exp: &Experiments, f: &Finetune) -> (String, Mark) {
             "Deep Compression (fixed bits)".into(),
             Mark::Triangle(ORANGE.to_rgba()),
         ),
-        Some(i) if exp.searches[i].is_random() => (
-            "Random search (control)".into(),
-            Mark::Triangle(GREY.to_rgba()),
-        ),
-        Some(i) => {
-            let objective = exp.searches[i].summary.objective;
-            let color = match objective {
-                Resource::Latency => RED,
-                Resource::Energy => RGBColor(130, 50, 170),
-                Resource::Size => DARK_GREEN,
-                Resource::Bops => RGBColor(40, 110, 200),
-            };
-            (
-                format!("HAQ, {objective} search"),
-                Mark::Square(color.to_rgba()),
-            )
-        }
+        Some(i) => match exp.searches[i].method() {
+            Method::Random => (
+                "Random search (control)".into(),
+                Mark::Triangle(GREY.to_rgba()),
+            ),
+            Method::Greedy => (
+                method_name(Method::Greedy).into(),
+                Mark::Circle(TEAL.to_rgba()),
+            ),
+            Method::Hawq => (
+                method_name(Method::Hawq).into(),
+                Mark::Triangle(BROWN.to_rgba()),
+            ),
+            Method::Ddpg => haq_series(exp.searches[i].summary.objective),
+        },
     }
+}
+
+const TEAL: RGBColor = RGBColor(0, 140, 140);
+const BROWN: RGBColor = RGBColor(140, 90, 40);
+
+/// HAQ's points, coloured by the objective searched on.
+fn haq_series(objective: Resource) -> (String, Mark) {
+    let color = match objective {
+        Resource::Latency => RED,
+        Resource::Energy => RGBColor(130, 50, 170),
+        Resource::Size => DARK_GREEN,
+        Resource::Bops => RGBColor(40, 110, 200),
+    };
+    (
+        format!("HAQ, {objective} search"),
+        Mark::Square(color.to_rgba()),
+    )
 }
 
 /// A short label for a point: a fixed policy's bits, a HAQ policy's search hardware.
@@ -117,6 +135,27 @@ impl AccuracyCost<'_> {
             })
             .collect()
     }
+
+    /// The fronts walked by searches on this hardware and unit, scaled to the axis, each
+    /// cut to the points' cost range (a walk starts at the all-widest policy, far beyond).
+    fn fronts(&self, x: &std::ops::Range<f64>) -> Vec<Vec<(f64, f64)>> {
+        let scale = self.axis().1;
+        self.exp
+            .searches
+            .iter()
+            .filter(|s| {
+                s.summary.hardware == self.hardware && s.summary.objective.unit() == self.unit
+            })
+            .map(|s| {
+                s.front()
+                    .iter()
+                    .map(|p| (p.cost * scale, p.predicted_accuracy))
+                    .filter(|(cost, _)| x.contains(cost))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|front| !front.is_empty())
+            .collect()
+    }
 }
 
 impl Plot for AccuracyCost<'_> {
@@ -139,7 +178,7 @@ impl Plot for AccuracyCost<'_> {
     }
 
     fn size(&self) -> (u32, u32) {
-        (1000, 40 + legend_height(2) + 520)
+        (1000, 40 + legend_height(3) + 520)
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn<DB> {
@@ -153,15 +192,23 @@ impl Plot for AccuracyCost<'_> {
             }
         }
         entries.push(("float model".into(), Mark::Line(BLACK.to_rgba())));
-        let (top, body) = area.split_vertically(legend_height(2));
-        legend(&top, &entries)?;
-
         let x = padded(points.iter().map(|(_, c, _)| *c));
         let x = x.start.max(0.0)..x.end;
+        let fronts = self.fronts(&x);
+        if !fronts.is_empty() {
+            entries.push((
+                "greedy walk's front (predicted search-val top-1)".into(),
+                Mark::Line(TEAL.mix(0.6)),
+            ));
+        }
+        let (top, body) = area.split_vertically(legend_height(3));
+        legend(&top, &entries)?;
+
         let y = padded(
             points
                 .iter()
                 .flat_map(|(_, _, t)| [t.ci_low.unwrap_or(t.mean), t.ci_high.unwrap_or(t.mean)])
+                .chain(fronts.iter().flatten().map(|p| p.1))
                 .chain([float]),
         );
         let mut chart = ChartBuilder::on(&body)
@@ -181,6 +228,9 @@ impl Plot for AccuracyCost<'_> {
             [(x.start, float), (x.end, float)],
             BLACK.stroke_width(1),
         ))?;
+        for front in fronts {
+            chart.draw_series(LineSeries::new(front, TEAL.mix(0.6).stroke_width(2)))?;
+        }
         let font = (FONT, 12).into_font();
         for (f, cost, top1) in &points {
             let at = (*cost, top1.mean);

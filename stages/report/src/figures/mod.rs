@@ -62,12 +62,12 @@ pub fn figures(exp: &Experiments) -> anyhow::Result<Vec<Figure>> {
     }
     // A random search is drawn on the curve of the DDPG search it controls, and alone
     // only when it controls none; replicates as one figure of their means.
-    let (controls, _) = exp.controls();
+    let controls = exp.controls();
     for g in exp.search_groups() {
-        if controls.iter().any(|c| c.random == g) {
+        if controls.iter().any(|c| c.other == g) {
             continue;
         }
-        let control = controls.iter().find(|c| c.ddpg == g).map(|c| &c.random[..]);
+        let control = controls.iter().find(|c| c.ddpg == g).map(|c| &c.other[..]);
         let searches: Vec<&Search> = g.iter().map(|i| &exp.searches[*i]).collect();
         let controls: Vec<&Search> = control
             .unwrap_or_default()

@@ -1,9 +1,11 @@
 //! The search curve of every search, with its random-search control beside it; of
 //! replicated searches, the mean best so far over the replicates with its 95% band.
+//! Probes (greedy's sensitivity measurements) are no results and are left out.
 
 use super::*;
 use crate::collect::Episode;
 use crate::stats::Stat;
+use crate::tables::method_name;
 
 pub(super) struct SearchCurve<'a> {
     pub(super) search: &'a Search,
@@ -47,19 +49,25 @@ fn episode_chart<'a, DB: DrawingBackend>(
 
 impl SearchCurve<'_> {
     /// One panel: a value per episode (warm-up ones grey), its best so far, the
-    /// control's best so far, and a reference line.
+    /// control's best so far (each where there is one), and a reference line.
     fn panel<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
         y_desc: &str,
         values: &[f64],
-        best: &[f64],
-        control: &[f64],
+        best: &[Option<f64>],
+        control: &[Option<f64>],
         reference: f64,
     ) -> Drawn<DB> {
         let n = values.len().max(control.len()) as f64;
-        let y = padded(values.iter().chain(control).copied().chain([reference]));
-        let warmup = self.search.summary.warmup.min(values.len()) as f64;
+        let y = padded(
+            values
+                .iter()
+                .chain(control.iter().flatten())
+                .copied()
+                .chain([reference]),
+        );
+        let warmup = self.warmup().min(values.len()) as f64;
         let mut chart = episode_chart(area, n, y.clone(), y_desc, reference)?;
         if warmup > 0.0 {
             chart.draw_series([Rectangle::new(
@@ -67,19 +75,23 @@ impl SearchCurve<'_> {
                 GREY.mix(0.15).filled(),
             )])?;
         }
-        chart.draw_series(LineSeries::new(
-            control.iter().enumerate().map(|(i, v)| (i as f64, *v)),
-            ORANGE.stroke_width(2),
-        ))?;
-        chart.draw_series(LineSeries::new(
-            best.iter().enumerate().map(|(i, v)| (i as f64, *v)),
-            RED.stroke_width(2),
-        ))?;
+        let line = |v: &[Option<f64>]| -> Vec<(f64, f64)> {
+            v.iter()
+                .enumerate()
+                .filter_map(|(i, v)| Some((i as f64, (*v)?)))
+                .collect()
+        };
+        chart.draw_series(LineSeries::new(line(control), ORANGE.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(line(best), RED.stroke_width(2)))?;
         chart.draw_series(values.iter().enumerate().map(|(i, v)| {
             let color = if (i as f64) < warmup { GREY } else { BLUE };
             Circle::new((i as f64, *v), 3, color.filled())
         }))?;
         Ok(())
+    }
+
+    fn warmup(&self) -> usize {
+        self.search.summary.warmup.unwrap_or(0)
     }
 }
 
@@ -103,14 +115,20 @@ impl Plot for SearchCurve<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn<DB> {
-        let episodes = &self.search.episodes;
+        let episodes: Vec<&Episode> = self.search.results().collect();
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
-        let best_rewards: Vec<f64> = episodes.iter().map(|e| e.best_reward).collect();
+        let best_rewards: Vec<Option<f64>> = episodes.iter().map(|e| e.best_reward).collect();
         let accuracies: Vec<f64> = episodes.iter().map(|e| e.accuracy).collect();
-        let best_accuracies = running_max(accuracies.iter().copied());
-        let control = self.control.map_or(&[][..], |c| &c.episodes[..]);
-        let control_rewards: Vec<f64> = control.iter().map(|e| e.best_reward).collect();
-        let control_accuracies = running_max(control.iter().map(|e| e.accuracy));
+        let best_accuracies: Vec<Option<f64>> = running_max(accuracies.iter().copied())
+            .into_iter()
+            .map(Some)
+            .collect();
+        let control: Vec<&Episode> = self.control.into_iter().flat_map(|c| c.results()).collect();
+        let control_rewards: Vec<Option<f64>> = control.iter().map(|e| e.best_reward).collect();
+        let control_accuracies: Vec<Option<f64>> = running_max(control.iter().map(|e| e.accuracy))
+            .into_iter()
+            .map(Some)
+            .collect();
         let (top, charts) = area.split_vertically(legend_height(2));
         let control_entry = self.control.map(|c| {
             (
@@ -118,28 +136,32 @@ impl Plot for SearchCurve<'_> {
                 Mark::Line(ORANGE.to_rgba()),
             )
         });
-        legend(
-            &top,
-            &[
-                (
-                    "warm-up episode (random actions)".into(),
-                    Mark::Circle(GREY.to_rgba()),
-                ),
-                (
-                    "episode (agent + exploration)".into(),
-                    Mark::Circle(BLUE.to_rgba()),
-                ),
-                ("best so far".into(), Mark::Line(RED.to_rgba())),
-                (
-                    "float model (reward 0)".into(),
-                    Mark::Line(DARK_GREEN.to_rgba()),
-                ),
-                ("warm-up".into(), Mark::Bar(GREY.mix(0.15))),
-            ]
-            .into_iter()
-            .chain(control_entry)
-            .collect::<Vec<_>>(),
-        )?;
+        // Only DDPG has a warm-up and an agent; other methods' episodes are their own.
+        let warmup = self.warmup() > 0;
+        let episode = if warmup {
+            "episode (agent + exploration)".to_string()
+        } else {
+            format!("episode ({})", method_name(self.search.method()))
+        };
+        let warmup_entry = |name: &str, mark: Mark| warmup.then(|| (name.to_string(), mark));
+        let entries: Vec<(String, Mark)> = [
+            warmup_entry(
+                "warm-up episode (random actions)",
+                Mark::Circle(GREY.to_rgba()),
+            ),
+            Some((episode, Mark::Circle(BLUE.to_rgba()))),
+            Some(("best so far".into(), Mark::Line(RED.to_rgba()))),
+            Some((
+                "float model (reward 0)".into(),
+                Mark::Line(DARK_GREEN.to_rgba()),
+            )),
+            warmup_entry("warm-up", Mark::Bar(GREY.mix(0.15))),
+            control_entry,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        legend(&top, &entries)?;
         let (upper, lower) = charts.split_vertically(PANEL_HEIGHT);
         self.panel(
             &upper,
@@ -181,11 +203,11 @@ pub(super) struct ReplicateCurves<'a> {
 /// Per episode (as far as every replicate went): the mean and interval of `value`'s
 /// best so far over `searches`.
 fn best_so_far_stats(searches: &[&Search], value: impl Fn(&Episode) -> f64) -> Vec<Stat> {
-    let len = searches.iter().map(|s| s.episodes.len()).min().unwrap_or(0);
     let best: Vec<Vec<f64>> = searches
         .iter()
-        .map(|s| running_max(s.episodes.iter().map(&value)))
+        .map(|s| running_max(s.results().map(&value)))
         .collect();
+    let len = best.iter().map(Vec::len).min().unwrap_or(0);
     (0..len)
         .filter_map(|i| Stat::of(&best.iter().map(|b| b[i]).collect::<Vec<_>>()))
         .collect()
