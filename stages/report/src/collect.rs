@@ -7,7 +7,8 @@
 //! search, `accuracy` + `costs` + `policy` a finetune. A finetune is *searched* when its
 //! `policy_source` names one of the searches and that search's policy output; otherwise
 //! it is a *fixed-bit* baseline whose `policy` param (`uniform:K`, `uniform-wK`, ...) gave
-//! it. The report reads nothing but its inputs.
+//! it. The report reads nothing but its inputs, and for the searches' seconds alone (the
+//! one machine-dependent number, `search_cost`) their runs' metrics in the store.
 //!
 //! Replicates: every search and finetune outputs `replicate`, its seed and its other
 //! params. Stages whose params are equal but for the seed are replicates of one
