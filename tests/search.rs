@@ -32,9 +32,11 @@ stages:
     params: {hardware: [bismo-edge, bitfusion, size], calib_batch: 128}
 "#;
 
-/// Search stages of six episodes (three of warm-up): (name, hardware, objective, budget,
-/// further params).
-const SEARCHES: [(&str, &str, &str, &str, &str); 7] = [
+/// Search stages, DDPG's of six episodes (three of warm-up), greedy's of widths 6..8 (55
+/// probes and the walked policy): (name, hardware, objective, budget, further params).
+const SEARCHES: [(&str, &str, &str, &str, &str); 9] = [
+    ("greedy", "bismo-edge", "latency", "{ratio: 0.6}", ""),
+    ("greedy_again", "bismo-edge", "latency", "{ratio: 0.6}", ""),
     ("latency", "bismo-edge", "latency", "{ratio: 0.6}", ""),
     // The same search again, to interrupt.
     ("latency_again", "bismo-edge", "latency", "{ratio: 0.6}", ""),
@@ -72,10 +74,15 @@ const SEARCHES: [(&str, &str, &str, &str, &str); 7] = [
 fn workflow() -> String {
     let mut yaml = UPSTREAM.to_string();
     for (name, hardware, objective, budget, more) in SEARCHES {
+        let method = if name.starts_with("greedy") {
+            "method: greedy, bits: {min: 6, max: 8}"
+        } else {
+            "episodes: 6, warmup: 3"
+        };
         yaml += &format!(
             "  {name}:\n    run: search\n    needs: [pretrain, calibrate]\n    params: \
-             {{hardware: {hardware}, objective: {objective}, budget: {budget}, episodes: 6, \
-             warmup: 3, reward: finetune, finetune_steps: 4, finetune_batch: 32, \
+             {{hardware: {hardware}, objective: {objective}, budget: {budget}, {method}, \
+             reward: finetune, finetune_steps: 4, finetune_batch: 32, \
              train_subset: 256, val_subset: 200{more}}}\n"
         );
     }
@@ -184,18 +191,19 @@ fn child_named(parent: u32, name: &str) -> Option<u32> {
         })
 }
 
-#[test]
-fn a_search_killed_mid_way_resumes_to_the_results_of_an_uninterrupted_one() {
+/// Runs `reference`, then `again` (the same search) killed by SIGKILL once episode
+/// `kill_after` has logged its metrics, resumed: the resumed run's metrics and outputs are
+/// the uninterrupted one's, byte for byte. Returns the reference's episodes.
+fn killed_mid_way_resumes(reference: &str, again: &str, kill_after: i64) -> Vec<Value> {
     let p = project();
-    ok(&p.haq(&["run", "latency"]));
+    ok(&p.haq(&["run", reference]));
 
     let mut haq = p
-        .command(&["run", "latency_again"])
+        .command(&["run", again])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill the stage once four episodes (one past the warm-up) have logged metrics.
     let start = Instant::now();
     let stage = loop {
         assert!(
@@ -204,13 +212,9 @@ fn a_search_killed_mid_way_resumes_to_the_results_of_an_uninterrupted_one() {
         );
         // (A haq-search child may also be `haq-search --haq-identity`, before the run.)
         let store = p.store();
-        let run = store
-            .runs(Some("latency_again"))
-            .unwrap()
-            .into_iter()
-            .next();
+        let run = store.runs(Some(again)).unwrap().into_iter().next();
         let logged = run.map(|r| store.metrics(r.id, Some("reward")).unwrap());
-        if logged.is_some_and(|m| m.last().is_some_and(|m| m.step >= 3)) {
+        if logged.is_some_and(|m| m.last().is_some_and(|m| m.step >= kill_after)) {
             if let Some(pid) = child_named(haq.id(), "haq-search") {
                 break pid;
             }
@@ -223,36 +227,60 @@ fn a_search_killed_mid_way_resumes_to_the_results_of_an_uninterrupted_one() {
         0
     );
     assert!(!haq.wait().unwrap().success());
-    let killed = p.run("latency_again");
+    let killed = p.run(again);
     assert_ne!(killed.status, RunStatus::Done);
+    let expected = p.metrics(reference);
+    let episodes = expected.iter().filter(|m| m.0 == "reward").count() as i64;
     assert!(
-        p.metrics("latency_again").iter().all(|m| m.1 < 5),
+        p.metrics(again).iter().all(|m| m.1 < episodes - 1),
         "killed too late"
     );
 
-    let log = ok(&p.haq(&["run", "latency_again"]));
+    let log = ok(&p.haq(&["run", again]));
     assert!(log.contains("resuming after episode"), "{log}");
-    let resumed = p.run("latency_again");
+    let resumed = p.run(again);
     assert_eq!((resumed.id, resumed.attempts), (killed.id, 2));
-
-    let expected = p.metrics("latency");
-    assert_eq!(expected.iter().filter(|m| m.0 == "reward").count(), 6);
-    assert_eq!(p.metrics("latency_again"), expected);
+    assert_eq!(p.metrics(again), expected);
     // Every output, byte for byte: timings are in the metrics only.
     let store = p.store();
     assert_eq!(
-        store.outputs(p.run("latency_again").id).unwrap(),
-        store.outputs(p.run("latency").id).unwrap()
+        store.outputs(p.run(again).id).unwrap(),
+        store.outputs(p.run(reference).id).unwrap()
     );
+    let episodes = p.output(reference, "episodes");
+    episodes.as_array().unwrap().clone()
+}
+
+#[test]
+fn a_search_killed_mid_way_resumes_to_the_results_of_an_uninterrupted_one() {
+    // Killed once four episodes (one past the warm-up) have logged metrics.
+    let episodes = killed_mid_way_resumes("latency", "latency_again", 3);
+    assert_eq!(episodes.len(), 6);
     // Not a degenerate search: the agent met different policies and accuracies.
-    let episodes = p.output("latency", "episodes");
-    let episodes = episodes.as_array().unwrap();
     assert!(episodes
         .iter()
         .any(|e| e["policy"] != episodes[0]["policy"]));
     assert!(episodes
         .iter()
         .any(|e| e["accuracy"] != episodes[0]["accuracy"]));
+}
+
+#[test]
+fn a_greedy_search_killed_among_its_probes_resumes_exactly() {
+    let episodes = killed_mid_way_resumes("greedy", "greedy_again", 20);
+    // The widest policy, 27 searched layers at 7 and 6 bits, then the walked policy,
+    // the only one not a probe and the only one within budget.
+    assert_eq!(episodes.len(), 1 + 27 * 2 + 1);
+    let (probes, walked) = episodes.split_at(episodes.len() - 1);
+    assert!(probes.iter().all(|e| e["probe"] == true));
+    assert!(walked[0].get("probe").is_none());
+    assert!(walked[0]["cost_ratio"].as_f64().unwrap() <= 1.0);
+    let summary = project().output("greedy", "search_summary");
+    assert_eq!(summary["method"], "greedy");
+    assert_eq!(summary["chosen_episode"], episodes.len() - 1);
+    let front = summary["details"]["front"].as_array().unwrap();
+    assert!(front.len() > 1, "{summary}");
+    assert!(front.last().unwrap()["cost"].as_f64() <= summary["budget_value"].as_f64());
 }
 
 #[test]

@@ -190,7 +190,7 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         assert_eq!(rows.len(), 3, "{hardware}: {rows:?}");
         assert!(rows[0].starts_with("PACT,4,4,"), "{rows:?}");
         assert!(
-            rows[1].starts_with("HAQ,") && rows[1].ends_with(&format!(",{haq}")),
+            rows[1].starts_with("HAQ (DDPG),") && rows[1].ends_with(&format!(",{haq}")),
             "{rows:?}"
         );
         assert!(
@@ -215,18 +215,40 @@ fn the_smoke_workflow_reports_everything_caches_and_survives_kill_9() {
         .expect("claims.json: {claims: [...]}");
     let ids: Vec<&str> = claims.iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["a", "b", "c", "d", "e", "f"]);
-    // The replicated comparison: DDPG against random search on the edge, paired by seed.
-    let f = &claims[5]["checks"][0];
-    assert_eq!(
-        f["subject"], "search-edge@ddpg-{0,1} vs search-edge@random-{0,1}",
-        "{f}"
-    );
-    assert_eq!(f["tests"][0]["n"], 2, "{f}");
-    assert_eq!(f["tests"][0]["seeds"], serde_json::json!([0, 1]), "{f}");
-    assert!(
-        f["tests"][0]["ci_low"].is_f64() && f["tests"][0]["ci_high"].is_f64(),
-        "{f}"
-    );
+    // The replicated comparisons on the edge, paired by seed: DDPG against random search,
+    // greedy sensitivity and Hessian + ILP, at the same budget.
+    let subjects = [
+        "search-edge@ddpg-{0,1} vs search-edge@random-{0,1} (random search)",
+        "search-edge@ddpg-{0,1} vs greedy-edge@{0,1} (greedy sensitivity (AIMET-style))",
+        "search-edge@ddpg-{0,1} vs hawq-edge@{0,1} (Hessian + ILP (HAWQ-V3-style))",
+    ];
+    let checks = claims[5]["checks"].as_array().unwrap();
+    for subject in subjects {
+        let f = checks
+            .iter()
+            .find(|c| c["subject"] == subject)
+            .unwrap_or_else(|| panic!("claim (f) has no check of {subject}: {checks:?}"));
+        assert_eq!(f["tests"][0]["n"], 2, "{f}");
+        assert_eq!(f["tests"][0]["seeds"], serde_json::json!([0, 1]), "{f}");
+        assert!(
+            f["tests"][0]["ci_low"].is_f64() && f["tests"][0]["ci_high"].is_f64(),
+            "{f}"
+        );
+    }
+    // Every method has its row in the edge's latency table.
+    let edge = tables
+        .iter()
+        .find(|n| n.contains("latency-bismo-edge"))
+        .unwrap();
+    let rows = csv_rows(&files[*edge]).join("\n");
+    for method in [
+        "HAQ (DDPG)",
+        "random search",
+        "greedy sensitivity",
+        "Hessian + ILP",
+    ] {
+        assert!(rows.contains(method), "{edge} has no {method} row:\n{rows}");
+    }
     for claim in claims {
         // Every experiment is in the smoke workflow, so every claim is tested.
         let verdict = claim["verdict"].as_str().unwrap();

@@ -19,6 +19,8 @@ pub mod stream {
     /// Random search's actions, and DDPG's in its warm-up: paired by seed, a DDPG search's
     /// warm-up episodes are its random control's first ones.
     pub const SEARCH_RANDOM: u64 = u64::MAX - 17;
+    /// The Rademacher probes of the Hessian traces of a HAWQ-style search, and its k-means.
+    pub const HESSIAN_PROBES: u64 = u64::MAX - 18;
     /// Episode `e` of a search finetunes with stream `SEARCH_EPISODE + e`, so a resumed
     /// search replays each episode's batches without replaying the episodes before it.
     pub const SEARCH_EPISODE: u64 = 1 << 60;

@@ -86,7 +86,10 @@ fn every_method_ends_within_budget_on_the_real_cost_models() {
             );
             for r in reports.iter().filter(|r| !r.probe) {
                 assert!(r.cost <= search.budget(), "{what}, episode {}", r.episode);
-                assert!(r.policy.layers.iter().all(|l| l.w_bits >= bits.min), "{what}");
+                assert!(
+                    r.policy.layers.iter().all(|l| l.w_bits >= bits.min),
+                    "{what}"
+                );
             }
         }
     }

@@ -235,13 +235,20 @@ pub struct Refused {
     pub differences: Vec<String>,
 }
 
-/// The params two searches must agree on to be compared: all but the method's name and
-/// the seed, and, against a method that scores what it needs rather than a set number of
-/// episodes, all but those the episodic methods alone take.
+/// The params two searches must agree on to be compared: all but the method's name, its
+/// own settings (HAWQ's traces) and the seed, and, against a method that scores what it
+/// needs rather than a set number of episodes, all but those the episodic methods alone
+/// take.
 fn compared_params(search: &Search, other: Method) -> serde_json::Value {
-    let mut ignored = vec!["agent", "method"];
+    let mut ignored = vec!["agent", "method", "hessian_probes", "hessian_images"];
     if !other.is_episodic() {
-        ignored.extend(["episodes", "warmup", "updates_per_episode", "finalists"]);
+        ignored.extend([
+            "episodes",
+            "warmup",
+            "updates_per_episode",
+            "finalists",
+            "finalist_val_subset",
+        ]);
     }
     search.replicate.params_without(&ignored)
 }

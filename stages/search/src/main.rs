@@ -35,7 +35,8 @@ use haq_core::hw::{check_name, policy_costs, CostTable, PolicyCost, Unit};
 use haq_core::quant::{ClipTable, Policy};
 use haq_core::search::{
     budget::no_fp32_reference, BitRange, Budget, DdpgConfig, EpisodeAccuracy, FinetuneConfig,
-    Method, MethodConfig, Mode, RandomConfig, Repair, Resource, Scoring, Search, SearchConfig,
+    HawqConfig, Method, MethodConfig, Mode, RandomConfig, Repair, Resource, Scoring, Search,
+    SearchConfig,
 };
 use haq_core::stage::{cost_model, pretrained_model};
 use haq_stage::{ParamError, StageContext};
@@ -57,6 +58,13 @@ struct Params {
     /// HAWQ-V3's); `agent` is its older name.
     #[serde(default, alias = "agent")]
     method: Method,
+    /// HAWQ's Hutchinson probes per Hessian trace, and the search-train images the traces
+    /// and the activation noise are measured on (default: 2 and 64; docs/search.md has
+    /// their cost and the traces' stability).
+    #[serde(default)]
+    hessian_probes: Option<usize>,
+    #[serde(default)]
+    hessian_images: Option<usize>,
     /// Episodes of DDPG and random search; the other methods score what they need.
     #[serde(default)]
     episodes: Option<usize>,
@@ -298,10 +306,9 @@ fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
             problem: format!(
                 "does not apply to method {}; remove it ({})",
                 p.method,
-                if p.method.is_episodic() {
-                    "it is DDPG's"
-                } else {
-                    "the method scores the policies its algorithm needs"
+                match field {
+                    "hessian_probes" | "hessian_images" => "it is hawq's",
+                    _ => "the method scores the policies its algorithm needs",
                 }
             ),
         })
@@ -316,6 +323,16 @@ fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
             ),
         }),
     };
+    if p.method != Method::Hawq {
+        for (field, given) in [
+            ("hessian_probes", p.hessian_probes.is_some()),
+            ("hessian_images", p.hessian_images.is_some()),
+        ] {
+            if given {
+                return refuse(field);
+            }
+        }
+    }
     match p.method {
         Method::Ddpg => {
             let episodes = episodes(p)?;
@@ -353,10 +370,14 @@ fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
                     return refuse(field);
                 }
             }
-            match p.method {
-                Method::Greedy => Ok(MethodConfig::Greedy),
-                _ => unreachable!("hawq is built in the run, from the model"),
+            if p.method == Method::Greedy {
+                return Ok(MethodConfig::Greedy);
             }
+            let probes = p.hessian_probes.unwrap_or(2);
+            let images = p.hessian_images.unwrap_or(64.min(p.train_subset));
+            range("hessian_probes", probes, 1, 10_000)?;
+            range("hessian_images", images, 1, p.train_subset)?;
+            Ok(MethodConfig::Hawq(HawqConfig { probes, images }))
         }
     }
 }
@@ -424,6 +445,7 @@ fn run(ctx: &StageContext) -> anyhow::Result<()> {
         ..SearchConfig::new(mode, settings.seed)
     };
     let mut search = Search::new(config, &layers, objective, &budget, float_accuracy)?;
+    search.prepare(&accuracy)?;
     println!(
         "{} on {}: budget {} = {:.6} {} ({} layers, {mode:?} mode); float top-1 on the \
          {} search-val images {float_accuracy:.2}%",

@@ -8,7 +8,7 @@ use super::agent::DdpgConfig;
 use super::budget::{Budget, Constraint, CostFunction, Repair};
 use super::checkpoint::{self, exact_f64, prefixed, strip};
 use super::env::{BitRange, Env, Mode};
-use super::{build, Method, MethodConfig, Proposal, Scored, SearchMethod, Space};
+use super::{build, EpisodeAccuracy, Method, MethodConfig, Proposal, Scored, SearchMethod, Space};
 use crate::arch::LayerInfo;
 use crate::error::{Error, Result};
 use crate::hw::Unit;
@@ -176,6 +176,12 @@ impl<'a> Search<'a> {
 
     pub fn best(&self) -> Option<&Best> {
         self.best.as_ref()
+    }
+
+    /// Lets the method measure the model before its first proposal
+    /// ([`SearchMethod::prepare`]); before [`Search::restore`] too.
+    pub fn prepare(&mut self, accuracy: &EpisodeAccuracy) -> Result<()> {
+        self.method.prepare(&self.space, accuracy)
     }
 
     /// What the method found besides its policy, for the summary.

@@ -213,6 +213,29 @@ impl EpisodeAccuracy {
         &self.model
     }
 
+    /// The calibrate stage's clips the linear policies start from.
+    pub fn clips(&self) -> &ClipTable {
+        &self.clips
+    }
+
+    /// The first `n` search-train images (normalised) and their labels.
+    pub fn train_images(&self, n: usize) -> Result<(Tensor, Tensor)> {
+        if n == 0 || n > self.train.len() {
+            return Err(Error::Config {
+                field: "images".into(),
+                problem: format!(
+                    "{n} search-train images asked for, of the {} there are; give 1 to {}",
+                    self.train.len(),
+                    self.train.len()
+                ),
+            });
+        }
+        Ok((
+            self.train.images.narrow(0, 0, n as i64),
+            self.train.labels.narrow(0, 0, n as i64),
+        ))
+    }
+
     /// Evaluates on `val` from now on, and re-measures the float accuracy on it (returned):
     /// to score a search's finalists on more images than its episodes.
     pub fn set_val(&mut self, val: &Dataset) -> Result<f64> {

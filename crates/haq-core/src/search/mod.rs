@@ -19,6 +19,9 @@ pub mod ddpg;
 pub mod driver;
 pub mod episode_accuracy;
 pub mod greedy;
+pub mod hawq;
+pub mod hessian;
+pub mod ilp;
 pub mod random;
 mod replay;
 
@@ -30,6 +33,7 @@ pub use budget::{Budget, Constraint, CostFunction, Repair, Resource};
 pub use driver::{finalists, Best, EpisodeReport, Search, SearchConfig};
 pub use env::{BitRange, Env, Mode, Observation, N_FEATURES};
 pub use episode_accuracy::{EpisodeAccuracy, FinetuneConfig, Measurement, Scoring};
+pub use hawq::HawqConfig;
 pub use random::RandomConfig;
 pub use replay::Transition;
 
@@ -71,6 +75,12 @@ pub struct Scored<'p> {
 
 /// A search method; see the module's documentation.
 pub trait SearchMethod {
+    /// Measures what the method needs of the model before its first proposal (HAWQ: the
+    /// Hessian traces); deterministic, so a resumed search measures it again.
+    fn prepare(&mut self, _space: &Space, _accuracy: &EpisodeAccuracy) -> Result<()> {
+        Ok(())
+    }
+
     /// The next policy to score (`episode` counts the policies scored before it), or None
     /// once the method has nothing more to score.
     fn propose(&mut self, space: &Space, episode: usize) -> Result<Option<Proposal>>;
@@ -108,6 +118,7 @@ pub enum MethodConfig {
     Ddpg(DdpgConfig),
     Random(RandomConfig),
     Greedy,
+    Hawq(HawqConfig),
 }
 
 impl MethodConfig {
@@ -116,6 +127,7 @@ impl MethodConfig {
             MethodConfig::Ddpg(_) => Method::Ddpg,
             MethodConfig::Random(_) => Method::Random,
             MethodConfig::Greedy => Method::Greedy,
+            MethodConfig::Hawq(_) => Method::Hawq,
         }
     }
 }
@@ -126,5 +138,6 @@ pub fn build(config: &MethodConfig, env: &Env, seed: u64) -> Result<Box<dyn Sear
         MethodConfig::Ddpg(c) => Box::new(ddpg::Ddpg::new(c.clone(), env, seed)?),
         MethodConfig::Random(c) => Box::new(random::Random::new(*c, seed)),
         MethodConfig::Greedy => Box::new(greedy::Greedy::new(env)),
+        MethodConfig::Hawq(c) => Box::new(hawq::Hawq::new(*c, seed)),
     })
 }
