@@ -6,7 +6,7 @@
 //! here under the same paths, so `haq_core::hw` and `haq_core::quant::Policy` name the same
 //! items as `haq_cost::hw` and `haq_cost::policy::Policy`.
 
-pub use haq_cost::{arch, check, error, hw};
+pub use haq_cost::{arch, check, error, hw, stats};
 
 pub mod config;
 pub mod data;

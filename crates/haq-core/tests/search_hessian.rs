@@ -5,7 +5,8 @@
 use haq_core::arch::{Arch, ArchConfig};
 use haq_core::models::Model;
 use haq_core::rng::seeded_rng;
-use haq_core::search::hessian::{hutchinson, layer_traces, spearman, LayerTraces};
+use haq_core::search::hessian::{hutchinson, layer_traces, LayerTraces};
+use haq_core::stats::spearman;
 use rand::Rng;
 use tch::{Device, Tensor};
 

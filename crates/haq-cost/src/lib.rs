@@ -14,3 +14,4 @@ pub mod error;
 pub mod hw;
 pub mod method;
 pub mod policy;
+pub mod stats;

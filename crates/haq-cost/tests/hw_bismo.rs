@@ -4,6 +4,7 @@
 use haq_cost::arch::{layers, Arch, ArchConfig, LayerInfo, LayerKind};
 use haq_cost::hw::{build_table, by_name, CostModel, CostTable};
 use haq_cost::policy::Policy;
+use haq_cost::stats::spearman;
 
 /// How a Table 3 number counts the network.
 #[derive(Debug, Clone, Copy)]
@@ -109,33 +110,6 @@ fn released_table_sums_to_table_3() {
         let ms = cycles / 200e6 * 1e3;
         assert!((ms - paper_ms).abs() < 0.005, "k = {k}: {ms:.3} ms");
     }
-}
-
-/// Spearman's rank correlation, tied values sharing their mean rank.
-fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    fn ranks(v: &[f64]) -> Vec<f64> {
-        let mut order: Vec<usize> = (0..v.len()).collect();
-        order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0.0; v.len()];
-        let mut start = 0;
-        while start < order.len() {
-            let mut end = start;
-            while end + 1 < order.len() && v[order[end + 1]] == v[order[start]] {
-                end += 1;
-            }
-            for &i in &order[start..=end] {
-                r[i] = (start + end) as f64 / 2.0;
-            }
-            start = end + 1;
-        }
-        r
-    }
-    let (rx, ry) = (ranks(x), ranks(y));
-    let mean = (x.len() - 1) as f64 / 2.0;
-    let dot = |p: &[f64], q: &[f64]| -> f64 {
-        p.iter().zip(q).map(|(a, b)| (a - mean) * (b - mean)).sum()
-    };
-    dot(&rx, &ry) / (dot(&rx, &rx) * dot(&ry, &ry)).sqrt()
 }
 
 #[test]

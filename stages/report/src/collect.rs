@@ -8,7 +8,7 @@
 //! `policy_source` names one of the searches and that search's policy output; otherwise
 //! it is a *fixed-bit* baseline whose `policy` param (`uniform:K`, `uniform-wK`, ...) gave
 //! it. The report reads nothing but its inputs, and for the searches' seconds alone (the
-//! one machine-dependent number, `search_cost`) their runs' metrics in the store.
+//! one machine-dependent number, `search_cost`) their runs' times in the store.
 //!
 //! Replicates: every search and finetune outputs `replicate`, its seed and its other
 //! params. Stages whose params are equal but for the seed are replicates of one
@@ -484,16 +484,11 @@ pub fn collect(ctx: &StageContext) -> anyhow::Result<Experiments> {
     })
 }
 
-/// The per-episode times a search logs as metrics (stages/search), summed over episodes.
-const TIME_METRICS: [&str; 4] = [
-    "time_finetune_s",
-    "time_eval_s",
-    "time_agent_s",
-    "time_other_s",
-];
-
-/// Seconds the run of `stage` that wrote `summary` spent searching: the newest completed
-/// run with that output (equal outputs are equal searches), its time metrics summed.
+/// Seconds the run of `stage` that wrote `summary` took: the newest completed run with
+/// that output (equal outputs are equal searches), from its start to its end. The whole
+/// stage and not its episodes' logged times, which leave out what a method measures
+/// before its first policy (HAWQ's Hessian traces); the loading of data and model, a
+/// few seconds, is in every method's. A resumed run counts its last attempt only.
 fn search_seconds(
     ctx: &StageContext,
     stage: &str,
@@ -504,11 +499,7 @@ fn search_seconds(
         if run.status == RunStatus::Done
             && store.outputs(run.id)?.get("search_summary") == Some(summary)
         {
-            let metrics = store.metrics(run.id, None)?;
-            let times = metrics
-                .iter()
-                .filter(|m| TIME_METRICS.contains(&m.key.as_str()));
-            return Ok(Some(times.map(|m| m.value).sum()));
+            return Ok(run.ended_at.map(|end| end - run.started_at));
         }
     }
     Ok(None)

@@ -52,9 +52,10 @@ fn frame(exp: &Experiments) -> anyhow::Result<DataFrame> {
 }
 
 fn note() -> String {
-    "Seconds: the search run's per-episode times (time_finetune_s, time_eval_s, \
-     time_agent_s, time_other_s in its metrics) summed, as measured on the machine that ran \
-     it; empty where the store has no completed run with the search's outputs. They differ \
+    "Seconds: the search run's wall time, start to end (data and model loading, what the \
+     method measures before scoring, HAWQ's Hessian traces, and every policy scored; a \
+     resumed run's last attempt), as measured on the machine that ran it; empty where the \
+     store has no completed run with the search's outputs. They differ \
      from machine to machine and run to run, which is why only this file shows them. \
      Policies scored count greedy's sensitivity probes."
         .into()

@@ -34,38 +34,8 @@ use haq_core::rng::seeded_rng;
 use haq_core::search::{
     BitRange, Budget, Constraint, Env, EpisodeAccuracy, FinetuneConfig, Mode, Resource, Scoring,
 };
+use haq_core::stats::spearman;
 use haq_core::train::{evaluate, Recipe, Trainer};
-
-/// Spearman's rank correlation (average ranks for ties).
-fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    fn ranks(v: &[f64]) -> Vec<f64> {
-        let mut order: Vec<usize> = (0..v.len()).collect();
-        order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-        let mut ranks = vec![0.0; v.len()];
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-                j += 1;
-            }
-            for &k in &order[i..=j] {
-                ranks[k] = (i + j) as f64 / 2.0;
-            }
-            i = j + 1;
-        }
-        ranks
-    }
-    let (rx, ry) = (ranks(x), ranks(y));
-    let n = x.len() as f64;
-    let mean = (n - 1.0) / 2.0;
-    let cov: f64 = rx
-        .iter()
-        .zip(&ry)
-        .map(|(a, b)| (a - mean) * (b - mean))
-        .sum();
-    let var = |r: &[f64]| r.iter().map(|a| (a - mean).powi(2)).sum::<f64>();
-    cov / (var(&rx) * var(&ry)).sqrt()
-}
 
 fn main() -> anyhow::Result<()> {
     let path = PathBuf::from(env_or("HAQ_STORE", ".haq/store.db".to_string()));

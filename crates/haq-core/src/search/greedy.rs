@@ -46,10 +46,12 @@ struct State {
 
 #[derive(Serialize)]
 struct Details {
+    /// The searched layers.
+    layers: Vec<usize>,
+    /// Top-1 of the all-widest policy, percent.
+    widest_accuracy: f64,
     /// `sensitivity[k][j]`: top-1 with searched layer `layers[k]` at width `max - 1 - j`
     /// (and every other at `max`), percent.
-    layers: Vec<usize>,
-    widest_accuracy: f64,
     sensitivity: Vec<Vec<f64>>,
     front: Vec<FrontPoint>,
 }

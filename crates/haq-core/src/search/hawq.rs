@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::env::Mode;
-use super::hessian::{layer_traces, spearman};
+use super::hessian::layer_traces;
 use super::ilp::{choose, Choice};
 use super::{EpisodeAccuracy, Proposal, Scored, SearchMethod, Space};
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ use crate::quant::kmeans::kmeans;
 use crate::quant::linear::{fake_quantize, quantize_weight};
 use crate::quant::{LayerBits, Policy};
 use crate::rng::{seeded_rng, stream};
+use haq_cost::stats::spearman;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
