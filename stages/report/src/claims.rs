@@ -646,9 +646,9 @@ fn which_method_wins(exp: &Experiments) -> Claim {
          methods': random search with the same episodes, greedy sensitivity (AIMET-style) \
          and Hessian + ILP (HAWQ-V3-style).",
         "For every DDPG search and every other method's search of the same hardware, \
-         objective and budget whose other params are equal (but the seed, the method, and \
-         against greedy and hawq the episodic methods' episodes, warmup, \
-         updates_per_episode and finalists), replicates paired by seed: the differences of \
+         objective and budget whose other params are equal (but the seed, the method and \
+         hawq's trace settings, and against greedy and hawq the episodic methods' \
+         episodes, warmup, updates_per_episode, finalists and finalist_val_subset), replicates paired by seed: the differences of \
          final test top-1, DDPG minus the other method, where both policies were finetuned \
          (else of the best rewards) are tested against 0: holds (DDPG wins or ties) when \
          their 95% confidence interval lies at or above 0, does not hold (the other method \
