@@ -10,6 +10,7 @@ pub mod plan;
 pub mod scheduler;
 pub mod slurm;
 pub mod terminal;
+mod topo;
 pub mod workflow;
 
 pub use dag::Dag;
