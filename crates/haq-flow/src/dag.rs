@@ -107,6 +107,11 @@ impl Dag {
         Ok(self.order.iter().copied().filter(|&i| wanted[i]).collect())
     }
 
+    /// Stage `i`'s expanded name.
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
     /// The stages stage `i` needs, in the order written.
     pub fn upstream(&self, i: usize) -> &[usize] {
         &self.upstream[i]
