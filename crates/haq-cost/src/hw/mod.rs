@@ -12,9 +12,9 @@ mod bops;
 mod measured;
 mod size;
 mod table;
+pub(crate) mod unit;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::iter::Sum;
 use std::ops::Add;
 use std::str::FromStr;
@@ -30,6 +30,7 @@ pub use bops::Bops;
 pub use measured::{write_csv, MeasuredCosts, CSV_COLUMNS};
 pub use size::ModelSize;
 pub use table::{build_table, policy_costs, CostTable, PolicyCost, BITS};
+pub use unit::Unit;
 
 /// The cost of one layer (or a whole network) on one hardware model. Quantities a model
 /// does not describe are 0: the size model has no cycles, latency or energy, the latency
@@ -78,52 +79,7 @@ impl Sum for LayerCost {
     }
 }
 
-/// The unit a cost is reported in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    Cycles,
-    /// Milliseconds of latency.
-    Ms,
-    /// Millijoules of energy.
-    Mj,
-    Bytes,
-    /// Bit operations.
-    Bops,
-}
-
-impl Unit {
-    pub const ALL: [Unit; 5] = [Unit::Cycles, Unit::Ms, Unit::Mj, Unit::Bytes, Unit::Bops];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Unit::Cycles => "cycles",
-            Unit::Ms => "ms",
-            Unit::Mj => "mj",
-            Unit::Bytes => "bytes",
-            Unit::Bops => "bops",
-        }
-    }
-
-    /// The name of the quantity measured in this unit, as finetunes write it in their
-    /// `costs` output and metrics and the report reads it.
-    pub fn quantity(self) -> &'static str {
-        match self {
-            Unit::Cycles => "cycles",
-            Unit::Ms => "latency_ms",
-            Unit::Mj => "energy_mj",
-            Unit::Bytes => "size_bytes",
-            Unit::Bops => "bops",
-        }
-    }
-}
-
-impl fmt::Display for Unit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+// Here rather than in `unit`, which the crate's error type depends on.
 impl FromStr for Unit {
     type Err = Error;
 
