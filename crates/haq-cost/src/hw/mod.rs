@@ -128,8 +128,29 @@ pub trait CostModel: Send + Sync {
     }
 }
 
-/// The names `by_name` accepts.
-pub const MODEL_NAMES: [&str; 5] = ["bismo-edge", "bismo-cloud", "bitfusion", "size", "bops"];
+/// Makes a built-in cost model.
+type Build = fn() -> Box<dyn CostModel>;
+
+/// The built-in cost models, by name: the one list [`MODEL_NAMES`], [`check_name`] and
+/// [`by_name`] read.
+const MODELS: [(&str, Build); 5] = [
+    ("bismo-edge", || Box::new(Bismo::edge())),
+    ("bismo-cloud", || Box::new(Bismo::cloud())),
+    ("bitfusion", || Box::new(BitFusion::eyeriss_matched())),
+    ("size", || Box::new(ModelSize)),
+    ("bops", || Box::new(Bops)),
+];
+
+/// The names `by_name` accepts, in the order models are listed and reported.
+pub const MODEL_NAMES: [&str; MODELS.len()] = {
+    let mut names = [""; MODELS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = MODELS[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// Checks that `name` is a built-in model or one of `measured` (a workflow's `hardware:`
 /// entries, name -> table file), and that an entry it names does not hide a built-in one.
@@ -149,20 +170,15 @@ pub fn check_name(name: &str, measured: &BTreeMap<String, String>) -> Result<()>
 
 /// The cost model called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn CostModel>> {
-    Ok(match name {
-        "bismo-edge" => Box::new(Bismo::edge()),
-        "bismo-cloud" => Box::new(Bismo::cloud()),
-        "bitfusion" => Box::new(BitFusion::eyeriss_matched()),
-        "size" => Box::new(ModelSize),
-        "bops" => Box::new(Bops),
-        _ => {
-            return Err(Error::Config {
-                field: "hardware".into(),
-                problem: format!(
-                    "unknown cost model `{name}`; expected one of {}",
-                    MODEL_NAMES.join(", ")
-                ),
-            })
-        }
-    })
+    let (_, build) = MODELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| Error::Config {
+            field: "hardware".into(),
+            problem: format!(
+                "unknown cost model `{name}`; expected one of {}",
+                MODEL_NAMES.join(", ")
+            ),
+        })?;
+    Ok(build())
 }
