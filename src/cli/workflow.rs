@@ -9,7 +9,7 @@ use clap::Args;
 use haq_flow::binaries::Binaries;
 use haq_flow::fingerprint::explain;
 use haq_flow::plan::State;
-use haq_flow::scheduler::{self, Options};
+use haq_flow::scheduler::Options;
 use haq_flow::terminal::Terminal;
 use haq_flow::{executor, param_check, slurm, Dag, ExecutorKind, Override, Workflow};
 use haq_store::Store;
@@ -139,7 +139,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         echo: !args.quiet,
         executor: args.executor.unwrap_or(wf.executor.kind),
     };
-    let summary = scheduler::run(&wf, &dag, &selection, &binaries, &opts, &|event| {
+    let summary = haq_flow::run(&wf, &dag, &selection, &binaries, &opts, &|event| {
         terminal.println(&format!("haq: {event}"))
     })?;
     eprintln!(

@@ -53,7 +53,7 @@ pub enum Error {
     Budget {
         budget: f64,
         minimum: f64,
-        unit: crate::hw::Unit,
+        unit: crate::hw::unit::Unit,
         min_bits: u8,
     },
 

@@ -1,10 +1,11 @@
 //! The stage graph of a workflow: order, selection of targets with their upstream, and
 //! rendering as text or Graphviz.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
+use crate::topo;
 use crate::workflow::Workflow;
 
 /// Stages are nodes, numbered as in `Workflow::stages`; an edge runs from a stage to each
@@ -52,8 +53,8 @@ impl Dag {
                 downstream[u].push(i);
             }
         }
-        let order = topo_sort(&upstream).map_err(|cycle| Error::Cycle {
-            path: cycle_path(&cycle, |i| &names[i]),
+        let order = topo::sort(&upstream).map_err(|cycle| Error::Cycle {
+            path: topo::cycle_path(&cycle, |i| &names[i]),
         })?;
         Ok(Dag {
             bases: wf.stages.iter().map(|s| s.base.clone()).collect(),
@@ -104,6 +105,11 @@ impl Dag {
             }
         }
         Ok(self.order.iter().copied().filter(|&i| wanted[i]).collect())
+    }
+
+    /// Stage `i`'s expanded name.
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
     }
 
     /// The stages stage `i` needs, in the order written.
@@ -188,55 +194,4 @@ fn quote(s: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n");
     format!("\"{escaped}\"")
-}
-
-/// Kahn's algorithm, always taking the lowest-numbered ready node so the order is stable.
-/// On a cycle, returns one: nodes each of which needs the next, the last needing the first.
-pub(crate) fn topo_sort(upstream: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
-    let n = upstream.len();
-    let mut waiting: Vec<usize> = upstream.iter().map(Vec::len).collect();
-    let mut downstream = vec![Vec::new(); n];
-    for (i, ups) in upstream.iter().enumerate() {
-        for &u in ups {
-            downstream[u].push(i);
-        }
-    }
-    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(i) = ready.pop_first() {
-        order.push(i);
-        for &d in &downstream[i] {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                ready.insert(d);
-            }
-        }
-    }
-    if order.len() == n {
-        return Ok(order);
-    }
-    // Every node left waits on another node left, so following needs from any of them
-    // must come back to a node already seen.
-    let mut walk = vec![(0..n).find(|&i| waiting[i] > 0).expect("a node is left")];
-    loop {
-        let here = *walk.last().expect("walk is never empty");
-        let next = *upstream[here]
-            .iter()
-            .find(|&&u| waiting[u] > 0)
-            .expect("a node left waits on another node left");
-        if let Some(start) = walk.iter().position(|&w| w == next) {
-            return Err(walk.split_off(start));
-        }
-        walk.push(next);
-    }
-}
-
-/// `a -> b -> c -> a` for the cycle [a, b, c].
-pub(crate) fn cycle_path<'a>(cycle: &[usize], name: impl Fn(usize) -> &'a str) -> String {
-    cycle
-        .iter()
-        .chain(cycle.first())
-        .map(|&i| name(i))
-        .collect::<Vec<_>>()
-        .join(" -> ")
 }

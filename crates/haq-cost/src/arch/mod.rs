@@ -89,21 +89,58 @@ pub enum Arch {
     ResNet50,
 }
 
+/// An architecture's name and the builder of its blocks.
+#[derive(Clone, Copy)]
+struct Entry {
+    arch: Arch,
+    name: &'static str,
+    blocks: fn(&ArchConfig) -> Vec<Block>,
+}
+
+/// Every architecture: the one list [`Arch::ALL`], names, parsing and [`blocks`] read.
+const ARCHS: [Entry; 4] = [
+    Entry {
+        arch: Arch::MobileNetV1,
+        name: "mobilenetv1",
+        blocks: mobilenet::v1,
+    },
+    Entry {
+        arch: Arch::MobileNetV2,
+        name: "mobilenetv2",
+        blocks: mobilenet::v2,
+    },
+    Entry {
+        arch: Arch::ResNet18,
+        name: "resnet18",
+        blocks: resnet::resnet18,
+    },
+    Entry {
+        arch: Arch::ResNet50,
+        name: "resnet50",
+        blocks: resnet::resnet50,
+    },
+];
+
 impl Arch {
-    pub const ALL: [Arch; 4] = [
-        Arch::MobileNetV1,
-        Arch::MobileNetV2,
-        Arch::ResNet18,
-        Arch::ResNet50,
-    ];
+    pub const ALL: [Arch; ARCHS.len()] = {
+        let mut all = [Arch::MobileNetV1; ARCHS.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = ARCHS[i].arch;
+            i += 1;
+        }
+        all
+    };
+
+    fn entry(self) -> Entry {
+        ARCHS
+            .into_iter()
+            .find(|e| e.arch == self)
+            .expect("every architecture is in ARCHS")
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::MobileNetV1 => "mobilenetv1",
-            Arch::MobileNetV2 => "mobilenetv2",
-            Arch::ResNet18 => "resnet18",
-            Arch::ResNet50 => "resnet50",
-        }
+        self.entry().name
     }
 }
 
@@ -117,14 +154,15 @@ impl FromStr for Arch {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        Arch::ALL
+        ARCHS
             .into_iter()
-            .find(|a| a.as_str() == s)
+            .find(|e| e.name == s)
+            .map(|e| e.arch)
             .ok_or_else(|| Error::Config {
                 field: "arch".into(),
                 problem: format!(
                     "unknown architecture `{s}`; expected one of {}",
-                    Arch::ALL.map(Arch::as_str).join(", ")
+                    ARCHS.map(|e| e.name).join(", ")
                 ),
             })
     }
@@ -309,12 +347,7 @@ impl Block {
 
 /// The structural description of a network, in forward order.
 pub fn blocks(cfg: &ArchConfig) -> Vec<Block> {
-    match cfg.arch {
-        Arch::MobileNetV1 => mobilenet::v1(cfg),
-        Arch::MobileNetV2 => mobilenet::v2(cfg),
-        Arch::ResNet18 => resnet::resnet18(cfg),
-        Arch::ResNet50 => resnet::resnet50(cfg),
-    }
+    (cfg.arch.entry().blocks)(cfg)
 }
 
 /// Every quantizable conv and linear layer, in execution order, with exact feature-map

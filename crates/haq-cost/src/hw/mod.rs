@@ -12,9 +12,9 @@ mod bops;
 mod measured;
 mod size;
 mod table;
+pub(crate) mod unit;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::iter::Sum;
 use std::ops::Add;
 use std::str::FromStr;
@@ -30,6 +30,7 @@ pub use bops::Bops;
 pub use measured::{write_csv, MeasuredCosts, CSV_COLUMNS};
 pub use size::ModelSize;
 pub use table::{build_table, policy_costs, CostTable, PolicyCost, BITS};
+pub use unit::Unit;
 
 /// The cost of one layer (or a whole network) on one hardware model. Quantities a model
 /// does not describe are 0: the size model has no cycles, latency or energy, the latency
@@ -78,52 +79,7 @@ impl Sum for LayerCost {
     }
 }
 
-/// The unit a cost is reported in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    Cycles,
-    /// Milliseconds of latency.
-    Ms,
-    /// Millijoules of energy.
-    Mj,
-    Bytes,
-    /// Bit operations.
-    Bops,
-}
-
-impl Unit {
-    pub const ALL: [Unit; 5] = [Unit::Cycles, Unit::Ms, Unit::Mj, Unit::Bytes, Unit::Bops];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Unit::Cycles => "cycles",
-            Unit::Ms => "ms",
-            Unit::Mj => "mj",
-            Unit::Bytes => "bytes",
-            Unit::Bops => "bops",
-        }
-    }
-
-    /// The name of the quantity measured in this unit, as finetunes write it in their
-    /// `costs` output and metrics and the report reads it.
-    pub fn quantity(self) -> &'static str {
-        match self {
-            Unit::Cycles => "cycles",
-            Unit::Ms => "latency_ms",
-            Unit::Mj => "energy_mj",
-            Unit::Bytes => "size_bytes",
-            Unit::Bops => "bops",
-        }
-    }
-}
-
-impl fmt::Display for Unit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+// Here rather than in `unit`, which the crate's error type depends on.
 impl FromStr for Unit {
     type Err = Error;
 
@@ -172,8 +128,29 @@ pub trait CostModel: Send + Sync {
     }
 }
 
-/// The names `by_name` accepts.
-pub const MODEL_NAMES: [&str; 5] = ["bismo-edge", "bismo-cloud", "bitfusion", "size", "bops"];
+/// Makes a built-in cost model.
+type Build = fn() -> Box<dyn CostModel>;
+
+/// The built-in cost models, by name: the one list [`MODEL_NAMES`], [`check_name`] and
+/// [`by_name`] read.
+const MODELS: [(&str, Build); 5] = [
+    ("bismo-edge", || Box::new(Bismo::edge())),
+    ("bismo-cloud", || Box::new(Bismo::cloud())),
+    ("bitfusion", || Box::new(BitFusion::eyeriss_matched())),
+    ("size", || Box::new(ModelSize)),
+    ("bops", || Box::new(Bops)),
+];
+
+/// The names `by_name` accepts, in the order models are listed and reported.
+pub const MODEL_NAMES: [&str; MODELS.len()] = {
+    let mut names = [""; MODELS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = MODELS[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// Checks that `name` is a built-in model or one of `measured` (a workflow's `hardware:`
 /// entries, name -> table file), and that an entry it names does not hide a built-in one.
@@ -193,20 +170,15 @@ pub fn check_name(name: &str, measured: &BTreeMap<String, String>) -> Result<()>
 
 /// The cost model called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn CostModel>> {
-    Ok(match name {
-        "bismo-edge" => Box::new(Bismo::edge()),
-        "bismo-cloud" => Box::new(Bismo::cloud()),
-        "bitfusion" => Box::new(BitFusion::eyeriss_matched()),
-        "size" => Box::new(ModelSize),
-        "bops" => Box::new(Bops),
-        _ => {
-            return Err(Error::Config {
-                field: "hardware".into(),
-                problem: format!(
-                    "unknown cost model `{name}`; expected one of {}",
-                    MODEL_NAMES.join(", ")
-                ),
-            })
-        }
-    })
+    let (_, build) = MODELS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| Error::Config {
+            field: "hardware".into(),
+            problem: format!(
+                "unknown cost model `{name}`; expected one of {}",
+                MODEL_NAMES.join(", ")
+            ),
+        })?;
+    Ok(build())
 }

@@ -17,15 +17,17 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use haq_store::{BatchJob, Claim, NewRun, Run, RunLock, RunStatus, Store};
+use haq_store::{BatchJob, Run, RunStatus, Store};
 
 pub use commands::JobState;
 
 use crate::binaries::Binaries;
 use crate::error::{Error, Result};
 use crate::executor;
-use crate::fingerprint::{run_key, RunKey};
-use crate::scheduler::{self, Event, Options, Summary};
+use crate::fingerprint::run_key;
+use crate::scheduler::claim::{self, Claimed, Owned};
+use crate::scheduler::queue::Queue;
+use crate::scheduler::{Event, OnEvent, Options, Summary};
 use crate::workflow::{SlurmOptions, Workflow};
 use crate::Dag;
 
@@ -56,13 +58,6 @@ fn workdir(wf: &Workflow) -> PathBuf {
     })
 }
 
-/// A run this process owns and a job executes.
-struct Owned {
-    run: Run,
-    lock: RunLock,
-    started: Instant,
-}
-
 /// A submitted job of a stage.
 struct Slot {
     job: String,
@@ -73,24 +68,18 @@ struct Slot {
     said: String,
 }
 
-enum Claimed {
-    Cached(Run),
-    Busy(Run),
-    Owned(Owned),
-}
-
 struct Driver<'a> {
     wf: &'a Workflow,
     dag: &'a Dag,
     binaries: &'a Binaries,
     opts: &'a Options,
-    on_event: &'a (dyn Fn(&Event) + Sync),
+    on_event: &'a OnEvent<'a>,
     store: Store,
     workdir: PathBuf,
     haq: PathBuf,
-    pending: Vec<usize>,
+    queue: Queue<'a>,
+    /// The stages with a job, which the queue has as started.
     flight: BTreeMap<usize, Slot>,
-    complete: BTreeMap<usize, Run>,
     /// Stages this process submitted a job for: a held job of an earlier `haq run` that
     /// depends on an earlier job of one of them would wait forever.
     fresh: BTreeSet<usize>,
@@ -102,11 +91,9 @@ struct Driver<'a> {
     squeue_failing: Option<Instant>,
     /// Jobs seen PREEMPTED or NODE_FAIL, and since when: Slurm may yet requeue them.
     requeue_seen: BTreeMap<String, Instant>,
-    summary: Summary,
 }
 
-/// Runs `selection` as Slurm jobs, driving them from `store` (the workflow's, opened and
-/// the stage binaries checked by [`scheduler::run`], which calls this).
+/// Runs `selection` as Slurm jobs, driving them from `store` (the workflow's).
 pub(crate) fn run(
     wf: &Workflow,
     dag: &Dag,
@@ -114,7 +101,7 @@ pub(crate) fn run(
     binaries: &Binaries,
     opts: &Options,
     store: Store,
-    on_event: &(dyn Fn(&Event) + Sync),
+    on_event: &OnEvent,
 ) -> Result<Summary> {
     let jobs = store.batch_jobs()?;
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
@@ -139,21 +126,16 @@ pub(crate) fn run(
         store,
         workdir: workdir(wf),
         haq,
-        pending: selection.to_vec(),
+        queue: Queue::new(dag, selection),
         flight: BTreeMap::new(),
-        complete: BTreeMap::new(),
         fresh: BTreeSet::new(),
         earlier,
         waiting: BTreeSet::new(),
         squeue_failing: None,
         requeue_seen: BTreeMap::new(),
-        summary: Summary::default(),
     };
     driver.drive()?;
-    for i in std::mem::take(&mut driver.pending) {
-        driver.summary.skipped.push(wf.stages[i].name.clone());
-    }
-    Ok(driver.summary)
+    Ok(driver.queue.finish())
 }
 
 impl Driver<'_> {
@@ -164,7 +146,7 @@ impl Driver<'_> {
             }
             self.start_what_can()?;
             self.prepare_held()?;
-            if self.flight.is_empty() && self.pending.is_empty() {
+            if self.flight.is_empty() && self.queue.pending().is_empty() {
                 return Ok(());
             }
             thread::sleep(POLL);
@@ -187,90 +169,56 @@ impl Driver<'_> {
     /// Submits (or re-attaches to) a job for every pending stage whose upstream stages
     /// are done or submitted, while fewer than `jobs` are in flight.
     fn start_what_can(&mut self) -> Result<()> {
-        let mut at = 0;
-        while at < self.pending.len() && self.flight.len() < self.opts.jobs.max(1) {
-            let i = self.pending[at];
-            let upstream = self.dag.upstream(i);
-            let startable = upstream
+        for i in self.queue.pending() {
+            if self.flight.len() >= self.opts.jobs.max(1) {
+                break;
+            }
+            let startable = self
+                .dag
+                .upstream(i)
                 .iter()
-                .all(|u| self.complete.contains_key(u) || self.flight.contains_key(u));
+                .all(|u| self.queue.is_complete(*u) || self.flight.contains_key(u));
             if !startable {
-                at += 1;
                 continue;
             }
-            let ready = upstream.iter().all(|u| self.complete.contains_key(u));
-            let started = if ready {
-                self.start_ready(i)?
+            if self.queue.ready(i) {
+                self.start_ready(i)?;
             } else {
                 self.start_held(i)?;
-                true
-            };
-            if started {
-                self.pending.remove(at);
-            } else {
-                at += 1;
             }
         }
         Ok(())
     }
 
-    /// The upstream runs and run key of a stage whose upstream stages are all done.
-    fn key(&self, i: usize) -> Result<RunKey> {
-        let upstream: Vec<(&str, &Run)> = self
-            .dag
-            .upstream(i)
-            .iter()
-            .map(|u| (self.wf.stages[*u].name.as_str(), &self.complete[u]))
-            .collect();
-        run_key(&self.store, &self.wf.stages[i], &upstream, self.binaries)
+    /// Claims the run of a stage whose upstream stages are all done.
+    fn claim(&self, i: usize) -> Result<Claimed> {
+        let stage = &self.wf.stages[i];
+        let key = run_key(
+            &self.store,
+            stage,
+            &self.queue.upstream_runs(i),
+            self.binaries,
+        )?;
+        let force = self.opts.force.contains(&stage.name);
+        claim::claim(
+            &self.store,
+            &self.wf.name,
+            stage,
+            &key,
+            force,
+            self.on_event,
+        )
     }
 
-    /// Claims the run of a stage whose inputs are known, as the local scheduler does.
-    fn claim(&mut self, i: usize) -> Result<Claimed> {
-        let stage = &self.wf.stages[i];
-        let key = self.key(i)?;
-        let force = self.opts.force.contains(&stage.name);
-        if !force {
-            if let Some(run) = self.store.done_run(&stage.name, &key.fingerprint)? {
-                return Ok(Claimed::Cached(run));
-            }
-        }
-        scheduler::store_deps(&self.store, stage, &key)?;
-        let new = NewRun {
-            stage: &stage.name,
-            kind: &stage.kind,
-            fingerprint: &key.fingerprint,
-            params: &stage.params,
-            binary_id: &key.binary_id,
-            workflow: &self.wf.name,
-            inputs: &key.inputs,
-        };
-        Ok(match self.store.claim(&new, force)? {
-            Claim::Cached(run) => Claimed::Cached(run),
-            Claim::Busy(run) => Claimed::Busy(run),
-            Claim::Owned { run, lock, resumed } => {
-                let resumed_from = match resumed {
-                    true => self.store.latest_checkpoint(run.id)?.map(|c| c.step),
-                    false => None,
-                };
-                self.event(Event::Started {
-                    stage: stage.name.clone(),
-                    run: run.id,
-                    attempt: run.attempts,
-                    resumed_from,
-                });
-                Claimed::Owned(Owned {
-                    run,
-                    lock,
-                    started: Instant::now(),
-                })
-            }
-        })
+    /// A job is in flight for stage `i`.
+    fn fly(&mut self, i: usize, slot: Slot) {
+        self.queue.start(i);
+        self.flight.insert(i, slot);
     }
 
     /// A stage whose upstream stages are all done: a cache hit, or a job that can run at
-    /// once. Returns false while another `haq run` holds its run.
-    fn start_ready(&mut self, i: usize) -> Result<bool> {
+    /// once. Nothing while another `haq run` holds its run.
+    fn start_ready(&mut self, i: usize) -> Result<()> {
         let name = self.wf.stages[i].name.clone();
         let earlier = self.earlier.remove(&name);
         let owned = match self.claim(i)? {
@@ -285,14 +233,13 @@ impl Driver<'_> {
                         run: run.id,
                     });
                 }
-                return Ok(false);
+                return Ok(());
             }
             Claimed::Cached(run) => {
                 if let Some((job, state)) = earlier {
                     self.forget(&job, state.as_ref())?;
                 }
-                self.cached(i, run)?;
-                return Ok(true);
+                return self.cached(i, run);
             }
             Claimed::Owned(owned) => owned,
         };
@@ -318,8 +265,8 @@ impl Driver<'_> {
                 } else {
                     self.hand_over(i, &mut slot, owned)?;
                 }
-                self.flight.insert(i, slot);
-                return Ok(true);
+                self.fly(i, slot);
+                return Ok(());
             }
             if mine {
                 // It ended while no `haq run` watched it: take what it left, then resume
@@ -334,16 +281,14 @@ impl Driver<'_> {
                     owned: Some(owned),
                     said: String::new(),
                 };
-                let lock = self.settle_run(i, slot, &state, RunStatus::Interrupted)?;
-                match lock {
-                    None => return Ok(true),
-                    Some(owned) => return self.submit_ready(i, owned).map(|()| true),
-                }
+                return match self.settle_run(i, slot, &state, RunStatus::Interrupted)? {
+                    None => Ok(()),
+                    Some(owned) => self.submit_ready(i, owned),
+                };
             }
             self.forget(&job, state.as_ref())?;
         }
-        self.submit_ready(i, owned)?;
-        Ok(true)
+        self.submit_ready(i, owned)
     }
 
     /// Whether a held job of an earlier `haq run` can still start: none of the stage's
@@ -361,15 +306,8 @@ impl Driver<'_> {
     }
 
     fn cached(&mut self, i: usize, run: Run) -> Result<()> {
-        let stage = &self.wf.stages[i];
-        let restored = haq_store::workspace::restore(&self.store, &self.store.outputs(run.id)?)?;
-        self.event(Event::Cached {
-            stage: stage.name.clone(),
-            run: run.id,
-            restored: restored.len(),
-        });
-        self.summary.cached.push(stage.name.clone());
-        self.complete.insert(i, run);
+        claim::reuse(&self.store, &self.wf.stages[i].name, &run, self.on_event)?;
+        self.queue.cached(i, run);
         Ok(())
     }
 
@@ -386,7 +324,7 @@ impl Driver<'_> {
         slot.job = self.submit(i, &slot.dir, &[], false)?;
         slot.owned = Some(owned);
         self.record(i, &slot)?;
-        self.flight.insert(i, slot);
+        self.fly(i, slot);
         Ok(())
     }
 
@@ -408,7 +346,7 @@ impl Driver<'_> {
                     owned: None,
                     said: describe(&state),
                 };
-                self.flight.insert(i, slot);
+                self.fly(i, slot);
                 return Ok(());
             }
             self.forget(&job, state.as_ref())?;
@@ -430,7 +368,7 @@ impl Driver<'_> {
             said: String::new(),
         };
         self.record(i, &slot)?;
-        self.flight.insert(i, slot);
+        self.fly(i, slot);
         Ok(())
     }
 
@@ -439,14 +377,7 @@ impl Driver<'_> {
         let ready: Vec<usize> = self
             .flight
             .iter()
-            .filter(|(i, slot)| {
-                slot.owned.is_none()
-                    && self
-                        .dag
-                        .upstream(**i)
-                        .iter()
-                        .all(|u| self.complete.contains_key(u))
-            })
+            .filter(|(i, slot)| slot.owned.is_none() && self.queue.ready(**i))
             .map(|(i, _)| *i)
             .collect();
         for i in ready {
@@ -636,17 +567,15 @@ impl Driver<'_> {
 
     /// A job ended: import its run, then carry on with (or skip) its dependents.
     fn settle(&mut self, i: usize, slot: Slot, state: &JobState) -> Result<()> {
-        let name = self.wf.stages[i].name.clone();
         if slot.owned.is_none() {
             // Cancelled (by someone else) while held: there is no run to import.
+            let name = self.wf.stages[i].name.clone();
             self.store.remove_batch_job(&name)?;
             self.event(Event::Skipped {
-                stage: name.clone(),
+                stage: name,
                 because: format!("slurm job {} {} while held", slot.job, state.describe()),
             });
-            self.summary.failed.push(name);
-            self.skip_downstream(i)?;
-            return Ok(());
+            return self.failed(i);
         }
         let otherwise = if executor::interrupted() {
             RunStatus::Interrupted
@@ -656,11 +585,8 @@ impl Driver<'_> {
         if self.settle_run(i, slot, state, otherwise)?.is_some() {
             // A failed or interrupted run stays resumable; this `haq run` is done with it.
             match otherwise {
-                RunStatus::Interrupted => self.summary.interrupted.push(name),
-                _ => {
-                    self.summary.failed.push(name);
-                    self.skip_downstream(i)?;
-                }
+                RunStatus::Interrupted => self.queue.interrupted(i),
+                _ => self.failed(i)?,
             }
         }
         Ok(())
@@ -704,10 +630,9 @@ impl Driver<'_> {
                 run: id,
                 seconds: owned.started.elapsed().as_secs_f64(),
             });
-            self.summary.executed.push(name);
             let run = self.store.run(id)?;
             drop(owned);
-            self.complete.insert(i, run);
+            self.queue.executed(i, run);
             return Ok(None);
         }
         let event = match otherwise {
@@ -751,31 +676,14 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Everything downstream of a failed stage: pending stages are skipped, held jobs
-    /// (whose dependency can never be satisfied) cancelled.
-    fn skip_downstream(&mut self, failed: usize) -> Result<()> {
-        let mut stack = self.dag.downstream(failed);
-        let mut seen = BTreeSet::new();
-        let because = format!("{} failed", self.wf.stages[failed].name);
-        while let Some(i) = stack.pop() {
-            if !seen.insert(i) {
-                continue;
-            }
-            stack.extend(self.dag.downstream(i));
-            let name = self.wf.stages[i].name.clone();
-            if let Some(slot) = self.flight.remove(&i) {
+    /// Stage `i` failed: its dependents are skipped, their held jobs (whose dependency can
+    /// never be satisfied) cancelled.
+    fn failed(&mut self, i: usize) -> Result<()> {
+        for d in self.queue.failed(i, self.on_event) {
+            if let Some(slot) = self.flight.remove(&d) {
                 commands::scancel(&[&slot.job])?;
-                self.store.remove_batch_job(&name)?;
-            } else if let Some(pos) = self.pending.iter().position(|p| *p == i) {
-                self.pending.remove(pos);
-            } else {
-                continue;
+                self.store.remove_batch_job(&self.wf.stages[d].name)?;
             }
-            self.event(Event::Skipped {
-                stage: name.clone(),
-                because: because.clone(),
-            });
-            self.summary.skipped.push(name);
         }
         Ok(())
     }
@@ -817,25 +725,22 @@ impl Driver<'_> {
         }
         // Jobs that did not end in time stay in the store: the next `haq run` finds them.
         for i in std::mem::take(&mut self.flight).into_keys() {
-            self.summary
-                .interrupted
-                .push(self.wf.stages[i].name.clone());
+            self.queue.interrupted(i);
         }
         Ok(())
     }
 
     fn settle_interrupted(&mut self, i: usize, slot: Slot, state: &JobState) -> Result<()> {
-        let name = self.wf.stages[i].name.clone();
         if slot.owned.is_none() {
-            self.store.remove_batch_job(&name)?;
-            self.summary.skipped.push(name);
+            self.store.remove_batch_job(&self.wf.stages[i].name)?;
+            self.queue.not_run(i);
             return Ok(());
         }
         if self
             .settle_run(i, slot, state, RunStatus::Interrupted)?
             .is_some()
         {
-            self.summary.interrupted.push(name);
+            self.queue.interrupted(i);
         }
         Ok(())
     }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::dag;
 use crate::error::{Error, Location, Result};
+use crate::topo;
 pub use executor::{ExecutorKind, ExecutorSpec, SlurmOptions};
 use locate::Seg;
 use matrix::Combo;
@@ -171,14 +171,14 @@ impl Workflow {
         let entries = hardware::entries(&doc, raw.hardware.as_ref())?;
         hardware::attach(&mut stages, &entries);
         let upstream = resolve_needs(&doc, &mut stages)?;
-        if let Err(cycle) = dag::topo_sort(&upstream) {
+        if let Err(cycle) = topo::sort(&upstream) {
             let first = &stages[cycle[0]];
             return Err(doc.invalid(
                 &[key("stages"), key(&first.base), key("needs")],
                 false,
                 format!(
                     "dependency cycle {} (each stage needs the next); remove one of these needs",
-                    dag::cycle_path(&cycle, |i| &stages[i].name)
+                    topo::cycle_path(&cycle, |i| &stages[i].name)
                 ),
             ));
         }
