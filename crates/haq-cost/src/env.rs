@@ -203,6 +203,12 @@ impl Env {
         let lowest = vec![0.0; self.steps()];
         self.policy(&lowest)
     }
+
+    /// The widest policy the search can reach: every searched layer at the maximum width.
+    pub fn max_policy(&self) -> Policy {
+        let highest = vec![1.0; self.steps()];
+        self.policy(&highest)
+    }
 }
 
 fn static_features(layer: &LayerInfo) -> [f64; N_STATIC] {

@@ -300,19 +300,42 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
 /// `updates_per_episode`) belong to the episodic methods alone.
 fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
     use haq_core::check::range;
-    let refuse = |field: &str| {
-        Err(haq_core::error::Error::Config {
-            field: field.into(),
+    // The params one kind of method owns, refused by the others.
+    let (episodic, hawq) = (p.method.is_episodic(), p.method == Method::Hawq);
+    let owned = [
+        (
+            "episodes",
+            p.episodes.is_some(),
+            episodic,
+            "the episodic methods'",
+        ),
+        (
+            "warmup",
+            p.warmup.is_some(),
+            episodic,
+            "the episodic methods'",
+        ),
+        (
+            "updates_per_episode",
+            p.updates_per_episode.is_some(),
+            episodic,
+            "the episodic methods'",
+        ),
+        ("hessian_probes", p.hessian_probes.is_some(), hawq, "hawq's"),
+        ("hessian_images", p.hessian_images.is_some(), hawq, "hawq's"),
+    ];
+    if let Some((field, _, _, whose)) = owned
+        .iter()
+        .find(|(_, given, applies, _)| *given && !applies)
+    {
+        return Err(haq_core::error::Error::Config {
+            field: (*field).into(),
             problem: format!(
-                "does not apply to method {}; remove it ({})",
-                p.method,
-                match field {
-                    "hessian_probes" | "hessian_images" => "it is hawq's",
-                    _ => "the method scores the policies its algorithm needs",
-                }
+                "does not apply to method {}; remove it (it is {whose})",
+                p.method
             ),
-        })
-    };
+        });
+    }
     let episodes = |p: &Params| match p.episodes {
         Some(n) => range("episodes", n, 1, 1_000_000).map(|()| n),
         None => Err(haq_core::error::Error::Config {
@@ -323,16 +346,6 @@ fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
             ),
         }),
     };
-    if p.method != Method::Hawq {
-        for (field, given) in [
-            ("hessian_probes", p.hessian_probes.is_some()),
-            ("hessian_images", p.hessian_images.is_some()),
-        ] {
-            if given {
-                return refuse(field);
-            }
-        }
-    }
     match p.method {
         Method::Ddpg => {
             let episodes = episodes(p)?;
@@ -360,19 +373,8 @@ fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
             }
             Ok(MethodConfig::Random(RandomConfig { episodes }))
         }
-        Method::Greedy | Method::Hawq => {
-            for (field, given) in [
-                ("episodes", p.episodes.is_some()),
-                ("warmup", p.warmup.is_some()),
-                ("updates_per_episode", p.updates_per_episode.is_some()),
-            ] {
-                if given {
-                    return refuse(field);
-                }
-            }
-            if p.method == Method::Greedy {
-                return Ok(MethodConfig::Greedy);
-            }
+        Method::Greedy => Ok(MethodConfig::Greedy),
+        Method::Hawq => {
             let probes = p.hessian_probes.unwrap_or(2);
             let images = p.hessian_images.unwrap_or(64.min(p.train_subset));
             range("hessian_probes", probes, 1, 10_000)?;

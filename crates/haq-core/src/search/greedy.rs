@@ -79,7 +79,7 @@ impl Greedy {
 
     /// The probe scored `k`-th: the all-widest policy, then one layer lowered.
     fn probe(&self, env: &Env, k: usize) -> Policy {
-        let mut policy = widest(env);
+        let mut policy = env.max_policy();
         if k > 0 {
             let (layer, step) = ((k - 1) / self.per_layer(), (k - 1) % self.per_layer());
             set(
@@ -104,7 +104,7 @@ impl Greedy {
     /// needs every probe scored.
     pub fn walk(&self, space: &Space) -> Result<(Policy, Vec<FrontPoint>)> {
         let (range, mode) = (self.range, self.mode);
-        let mut policy = widest(&space.env);
+        let mut policy = space.env.max_policy();
         let mut widths = vec![range.max; self.layers.len()];
         let mut cost = space.constraint.cost(&policy);
         let mut predicted = self.scores[0];
@@ -162,11 +162,6 @@ impl Greedy {
         }
         Ok((policy, front))
     }
-}
-
-/// Every layer at the range's top, the pinned one as it is pinned.
-fn widest(env: &Env) -> Policy {
-    env.policy(&vec![1.0; env.steps()])
 }
 
 /// Layer `index` at `bits`: weights and, in linear mode, activations.

@@ -93,7 +93,7 @@ impl Hawq {
         })?;
         let env = &space.env;
         let range = env.bit_range();
-        let widest = env.policy(&vec![1.0; env.steps()]);
+        let widest = env.max_policy();
         let base = space.constraint.cost(&widest);
         let mut options = Vec::with_capacity(env.layers());
         let mut budget = space.constraint.budget() - base;
