@@ -10,6 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{kill9, ok, slurm_tests_enabled, wait_until, Project};
@@ -83,7 +84,14 @@ fn csv_rows(bytes: &[u8]) -> Vec<String> {
 }
 
 fn run_and_kill_when(project: &Project, what: &str, mut ready: impl FnMut(&Store) -> bool) {
-    let haq = project.spawn(&["run", "-f", "smoke.yaml"]);
+    // Output unread until the kill would fill the pipe (greedy prints a line a probe) and
+    // stall the run; only its status matters here.
+    let haq = project
+        .command(&["run", "-f", "smoke.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let store_path = project.store_path();
     wait_until(what, Duration::from_secs(600), || {
         store_path.exists() && Store::open(&store_path).is_ok_and(|s| ready(&s))
