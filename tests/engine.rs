@@ -246,11 +246,10 @@ fn kill9_during_store_writes_leaves_a_sound_store() {
             .map(|s| s.trim().parse().unwrap_or(0))
             .unwrap_or(0);
         if pid != 0 {
-            wait_until(
-                "the stage to die",
-                Duration::from_secs(10),
-                || unsafe { libc::kill(pid as i32, 0) } != 0,
-            );
+            // SAFETY: kill(2) with signal 0 sends nothing; it asks whether the pid exists.
+            wait_until("the stage to die", Duration::from_secs(10), || unsafe {
+                libc::kill(pid as i32, 0) != 0
+            });
         }
         let store = p.store();
         assert_eq!(store.integrity_check().unwrap(), "ok");

@@ -50,7 +50,10 @@ fn a_search_on_a_measured_table_reruns_when_the_table_changes() {
     let table =
         std::fs::read_to_string(p.path("reports/measured/table-latency-depthwise-6bit.csv"))
             .unwrap();
-    assert!(table.lines().any(|l| l.starts_with("HAQ (DDPG),")), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("HAQ (DDPG),")),
+        "{table}"
+    );
 
     // The stages naming the entry have its file as an input; the others do not.
     let store = p.store();

@@ -223,10 +223,8 @@ fn killed_mid_way_resumes(reference: &str, again: &str, kill_after: i64) -> Vec<
         std::thread::sleep(Duration::from_millis(50));
     };
     // SAFETY: kill(2) on a process our child started.
-    assert_eq!(
-        unsafe { libc::kill(stage as libc::pid_t, libc::SIGKILL) },
-        0
-    );
+    let sent = unsafe { libc::kill(stage as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(sent, 0);
     assert!(!haq.wait().unwrap().success());
     let killed = p.run(again);
     assert_ne!(killed.status, RunStatus::Done);

@@ -93,7 +93,9 @@ fn run_and_kill_when(project: &Project, what: &str, mut ready: impl FnMut(&Store
         .spawn()
         .unwrap();
     let store_path = project.store_path();
-    wait_until(what, Duration::from_secs(600), || {
+    // Generous: the second kill waits for every search the first left to end, ~4 minutes
+    // on an idle 2-core machine.
+    wait_until(what, Duration::from_secs(1800), || {
         store_path.exists() && Store::open(&store_path).is_ok_and(|s| ready(&s))
     });
     kill9(haq.id());

@@ -83,7 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     executor::install_interrupt_handler();
     let binaries = Binaries::from_env();
     let wf = load(&args.workflow, &binaries)?;
-    let dag = Dag::new(&wf)?;
+    let dag = Dag::new(&wf);
     let selection = if args.stages.is_empty() {
         dag.topo_order()
     } else {
@@ -170,7 +170,7 @@ fn list(label: &str, names: &[String]) -> String {
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let binaries = Binaries::from_env();
     let wf = load(&args.workflow, &binaries)?;
-    let dag = Dag::new(&wf)?;
+    let dag = Dag::new(&wf);
     let order = dag.topo_order();
     let store = Store::open(&wf.store)
         .with_context(|| format!("opening the store of {}", wf.path.display()))?;
@@ -241,7 +241,7 @@ pub fn slurm_job(args: SlurmJobArgs) -> anyhow::Result<ExitCode> {
 pub fn dag(args: DagArgs) -> anyhow::Result<ExitCode> {
     let binaries = Binaries::from_env();
     let wf = load(&args.workflow, &binaries)?;
-    let dag = Dag::new(&wf)?;
+    let dag = Dag::new(&wf);
     print!(
         "{}",
         if args.dot {

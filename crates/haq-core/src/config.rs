@@ -98,7 +98,7 @@ impl Settings {
             check::range("threads", threads, 1, 4096)?;
         }
         self.dataset.check()?;
-        check::finite("model.width", self.model.width, 0.01, 8.0)
+        Ok(check::finite("model.width", self.model.width, 0.01, 8.0)?)
     }
 
     /// Sets the process up for libtorch: its thread count from `threads`, if given (at

@@ -3,7 +3,7 @@
 //! cost models of MobileNet-V2's layers.
 
 use haq_core::arch::{layers, Arch, ArchConfig, LayerInfo};
-use haq_core::error::Error;
+use haq_core::error::CostError as Error;
 use haq_core::hw::{build_table, by_name, CostTable, Unit};
 use haq_core::quant::{LayerBits, Policy};
 use haq_core::rng::seeded_rng;

@@ -1,31 +1,9 @@
-//! The one error type of haq's science (this crate and haq-core). Each message names what is wrong (file, field, value)
+//! The errors of haq's libtorch-free science (haq-core wraps them in its own). Each message names what is wrong (file, field, value)
 //! and what to do about it.
 
-use std::path::PathBuf;
-
-/// Errors from haq-cost and haq-core.
+/// Errors from haq-cost.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A dataset file or directory is absent.
-    #[error("{path}: not found. {hint}")]
-    MissingData { path: PathBuf, hint: String },
-
-    /// A dataset file exists but its contents are not what the format requires.
-    #[error("{path}: {problem}. {hint}")]
-    CorruptData {
-        path: PathBuf,
-        problem: String,
-        hint: String,
-    },
-
-    /// Reading a file failed for a reason other than its absence.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
     /// A configuration value is out of range or inconsistent with another.
     #[error("invalid {field}: {problem}")]
     Config { field: String, problem: String },
@@ -56,22 +34,6 @@ pub enum Error {
         unit: crate::hw::unit::Unit,
         min_bits: u8,
     },
-
-    /// Training whose loss or gradients were not finite numbers at every step of an epoch.
-    #[error(
-        "training diverged: the loss or its gradients were not finite numbers at every one \
-         of the {steps} steps of epoch {epoch}; lower the learning rate, or raise the \
-         policy's narrowest bit widths"
-    )]
-    Diverged { epoch: usize, steps: usize },
-
-    /// A search checkpoint that cannot be read or was written by another search.
-    #[error("search checkpoint: {0}")]
-    Checkpoint(String),
-
-    /// An error reported by libtorch (haq-core's tensors; this crate never makes one).
-    #[error("libtorch: {0}")]
-    Torch(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,11 +1,9 @@
 //! The stage graph of a workflow: order, selection of targets with their upstream, and
 //! rendering as text or Graphviz.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
-use crate::topo;
 use crate::workflow::Workflow;
 
 /// Stages are nodes, numbered as in `Workflow::stages`; an edge runs from a stage to each
@@ -20,49 +18,23 @@ pub struct Dag {
 }
 
 impl Dag {
-    /// Fails on a `needs:` entry naming no stage, or on a cycle (with its path).
-    pub fn new(wf: &Workflow) -> Result<Dag> {
-        let index: HashMap<&str, usize> = wf
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
-            .collect();
-        let names: Vec<String> = wf.stages.iter().map(|s| s.name.clone()).collect();
-        let upstream = wf
-            .stages
-            .iter()
-            .map(|s| {
-                s.needs
-                    .iter()
-                    .map(|n| {
-                        index
-                            .get(n.as_str())
-                            .copied()
-                            .ok_or_else(|| Error::UnknownStage {
-                                name: n.clone(),
-                                known: names.join(", "),
-                            })
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut downstream = vec![Vec::new(); names.len()];
+    /// The graph of a loaded workflow, whose needs `Workflow::load` resolved and checked
+    /// for cycles: a workflow is validated once, as it is loaded.
+    pub fn new(wf: &Workflow) -> Dag {
+        let (upstream, order) = wf.graph();
+        let mut downstream = vec![Vec::new(); upstream.len()];
         for (i, ups) in upstream.iter().enumerate() {
             for &u in ups {
                 downstream[u].push(i);
             }
         }
-        let order = topo::sort(&upstream).map_err(|cycle| Error::Cycle {
-            path: topo::cycle_path(&cycle, |i| &names[i]),
-        })?;
-        Ok(Dag {
+        Dag {
+            names: wf.stages.iter().map(|s| s.name.clone()).collect(),
             bases: wf.stages.iter().map(|s| s.base.clone()).collect(),
-            names,
-            upstream,
+            upstream: upstream.to_vec(),
             downstream,
-            order,
-        })
+            order: order.to_vec(),
+        }
     }
 
     pub fn len(&self) -> usize {

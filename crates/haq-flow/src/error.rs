@@ -26,9 +26,6 @@ pub enum Error {
     #[error("--set {key}: {message}")]
     Override { key: String, message: String },
 
-    #[error("the stages form a dependency cycle: {path} (each stage needs the next); remove one of these needs")]
-    Cycle { path: String },
-
     #[error("no stage named {name:?}; known stages: {known}")]
     UnknownStage { name: String, known: String },
 

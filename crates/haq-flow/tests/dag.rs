@@ -1,10 +1,8 @@
-//! The stage graph: order, selection, neighbours, cycles and rendering.
+//! The stage graph: order, selection, neighbours and rendering (cycles: tests/workflow.rs).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use haq_flow::{Dag, Error, StageSpec, Workflow};
-use serde_json::json;
+use haq_flow::{Dag, Error, Workflow};
 
 fn workflow(source: &str) -> Workflow {
     Workflow::parse(source, Path::new("flow.yaml"), &[], &[], &|_| true)
@@ -42,7 +40,7 @@ fn names(wf: &Workflow, order: &[usize]) -> Vec<String> {
 #[test]
 fn topo_order_puts_needs_first_and_otherwise_keeps_declaration_order() {
     let wf = workflow(GRAPH);
-    let dag = Dag::new(&wf).unwrap();
+    let dag = Dag::new(&wf);
     assert_eq!(dag.len(), 8);
     assert_eq!(
         names(&wf, &dag.topo_order()),
@@ -62,7 +60,7 @@ fn topo_order_puts_needs_first_and_otherwise_keeps_declaration_order() {
 #[test]
 fn select_takes_targets_and_everything_upstream_in_order() {
     let wf = workflow(GRAPH);
-    let dag = Dag::new(&wf).unwrap();
+    let dag = Dag::new(&wf);
     let select = |targets: &[&str]| {
         let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
         names(&wf, &dag.select(&targets).unwrap())
@@ -89,7 +87,7 @@ fn select_takes_targets_and_everything_upstream_in_order() {
 #[test]
 fn select_of_an_unknown_name_lists_the_names() {
     let wf = workflow(GRAPH);
-    let dag = Dag::new(&wf).unwrap();
+    let dag = Dag::new(&wf);
     let err = dag.select(&["serch".to_string()]).unwrap_err();
     assert!(matches!(err, Error::UnknownStage { .. }));
     assert_eq!(
@@ -102,7 +100,7 @@ fn select_of_an_unknown_name_lists_the_names() {
 #[test]
 fn upstream_and_downstream_are_the_direct_neighbours() {
     let wf = workflow(GRAPH);
-    let dag = Dag::new(&wf).unwrap();
+    let dag = Dag::new(&wf);
     let index = |name: &str| wf.stages.iter().position(|s| s.name == name).unwrap();
     let report = index("report");
     assert_eq!(
@@ -121,61 +119,10 @@ fn upstream_and_downstream_are_the_direct_neighbours() {
     assert!(dag.upstream(index("pretrain")).is_empty());
 }
 
-fn stage(name: &str, needs: &[&str]) -> StageSpec {
-    StageSpec {
-        name: name.into(),
-        base: name.into(),
-        kind: "example".into(),
-        needs: needs.iter().map(|n| n.to_string()).collect(),
-        deps: Vec::new(),
-        params: json!({}),
-        matrix: BTreeMap::new(),
-        slurm: Default::default(),
-    }
-}
-
-fn hand_built(stages: Vec<StageSpec>) -> Workflow {
-    Workflow {
-        name: "hand".into(),
-        path: "/tmp/hand.yaml".into(),
-        store: "/tmp/.haq/store.db".into(),
-        seed: 0,
-        device: "cpu".into(),
-        jobs: 1,
-        executor: Default::default(),
-        stages,
-        source: String::new(),
-    }
-}
-
-#[test]
-fn a_cycle_is_reported_with_its_path() {
-    // z leads into the cycle without being part of it.
-    let wf = hand_built(vec![
-        stage("z", &["b"]),
-        stage("a", &["c"]),
-        stage("b", &["a"]),
-        stage("c", &["b"]),
-    ]);
-    let err = Dag::new(&wf).unwrap_err();
-    assert!(
-        matches!(err, Error::Cycle { ref path } if path == "b -> a -> c -> b"),
-        "{err}"
-    );
-    assert!(err.to_string().contains("b -> a -> c -> b"));
-}
-
-#[test]
-fn a_need_naming_no_stage_is_an_error() {
-    let wf = hand_built(vec![stage("a", &["ghost"])]);
-    let err = Dag::new(&wf).unwrap_err();
-    assert_eq!(err.to_string(), "no stage named \"ghost\"; known stages: a");
-}
-
 #[test]
 fn text_lists_each_stage_with_its_kind_and_needs() {
     let wf = workflow("stages:\n  pretrain: {run: pretrain}\n  search:\n    run: search\n    needs: [pretrain]\n    matrix: {hw: [edge]}\n");
-    let dag = Dag::new(&wf).unwrap();
+    let dag = Dag::new(&wf);
     assert_eq!(
         dag.render_text(&wf),
         "pretrain     run: pretrain\nsearch@edge  run: search    needs: pretrain\n"
@@ -185,7 +132,7 @@ fn text_lists_each_stage_with_its_kind_and_needs() {
 #[test]
 fn dot_has_a_node_per_stage_and_an_edge_per_need() {
     let wf = workflow(GRAPH);
-    let dag = Dag::new(&wf).unwrap();
+    let dag = Dag::new(&wf);
     let dot = dag.render_dot(&wf);
     assert!(dot.starts_with("digraph \"demo\" {\n"), "{dot}");
     assert!(dot.ends_with("}\n"));
@@ -216,6 +163,6 @@ fn dot_has_a_node_per_stage_and_an_edge_per_need() {
 fn dot_quotes_names_safely() {
     let mut wf = workflow("stages:\n  a: {run: pretrain}\n");
     wf.name = "my \"flow\"".into();
-    let dot = Dag::new(&wf).unwrap().render_dot(&wf);
+    let dot = Dag::new(&wf).render_dot(&wf);
     assert!(dot.starts_with("digraph \"my \\\"flow\\\"\" {"), "{dot}");
 }

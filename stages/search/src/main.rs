@@ -221,7 +221,7 @@ fn parse(params: &Value) -> haq_core::error::Result<Checked> {
     check_name(&p.hardware, &p.hardware_tables)?;
     let measured = p.hardware_tables.contains_key(&p.hardware);
     if measured && p.objective.mode() == Mode::Kmeans && matches!(budget, Budget::Ratio(_)) {
-        return Err(no_fp32_reference());
+        return Err(no_fp32_reference().into());
     }
     let bad = |field: &str, problem: &str| {
         Err(haq_core::error::Error::Config {
@@ -337,7 +337,7 @@ fn method_config(p: &Params) -> haq_core::error::Result<MethodConfig> {
         });
     }
     let episodes = |p: &Params| match p.episodes {
-        Some(n) => range("episodes", n, 1, 1_000_000).map(|()| n),
+        Some(n) => Ok(range("episodes", n, 1, 1_000_000).map(|()| n)?),
         None => Err(haq_core::error::Error::Config {
             field: "episodes".into(),
             problem: format!(

@@ -1,7 +1,6 @@
 //! Measuring a model's [`ClipTable`]: weight clips from its weights, activation clips from
 //! the inputs its quantizable layers see on one forward pass over a calibration batch.
 
-use crate::OrTorch;
 use std::cell::RefCell;
 
 use rayon::prelude::*;
@@ -28,7 +27,7 @@ impl LayerQuantizer for InputRecorder {
 }
 
 fn values(t: &Tensor) -> Result<Vec<f32>> {
-    Vec::<f32>::try_from(t.flatten(0, -1).to_kind(Kind::Float)).or_torch()
+    Ok(Vec::<f32>::try_from(t.flatten(0, -1).to_kind(Kind::Float))?)
 }
 
 /// The clips of every quantizable layer of `model` at every bit width, from its current

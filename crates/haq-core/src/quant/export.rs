@@ -1,7 +1,6 @@
 //! Writing the quantized model file (layout: [`haq_export`]) from a finetuned model, and
 //! integer inference from it.
 
-use crate::OrTorch;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -39,7 +38,7 @@ impl Raw {
 
     fn tensor(t: &Tensor) -> Result<Raw> {
         let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float);
-        let values = Vec::<f32>::try_from(t.flatten(0, -1)).or_torch()?;
+        let values = Vec::<f32>::try_from(t.flatten(0, -1))?;
         Ok(Raw::f32s(
             &values,
             t.size().iter().map(|&d| d as usize).collect(),
@@ -81,8 +80,7 @@ pub fn export(model: &Model, policy: &Policy, clips: &ClipTable) -> Result<Vec<u
         let weight = variables
             .remove(&format!("{}.weight", layer.name))
             .expect("every layer's weight is a variable");
-        let w =
-            Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1)).or_torch()?;
+        let w = Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1))?;
         let b = bits.w_bits;
         let codes = match bits.a_bits {
             Some(_) => {
@@ -101,7 +99,7 @@ pub fn export(model: &Model, policy: &Policy, clips: &ClipTable) -> Result<Vec<u
                     variables
                         .remove(&format!("{INPUT_CLIP}{i}"))
                         .ok_or_else(|| {
-                            Error::Weights(format!(
+                            Error::weights(format!(
                                 "`{INPUT_CLIP}{i}` is missing: apply the linear quantization \
                              to the model before exporting it"
                             ))
@@ -130,7 +128,7 @@ pub fn export(model: &Model, policy: &Policy, clips: &ClipTable) -> Result<Vec<u
                 codebook.sort_by(f32::total_cmp);
                 codebook.dedup();
                 if codebook.len() > 1 << b {
-                    return Err(Error::Weights(format!(
+                    return Err(Error::weights(format!(
                         "layer {i} (`{}`) has {} distinct weights, more than the 2^{b} of \
                          its k-means policy; export the weights of a k-means finetune",
                         layer.name,
@@ -178,13 +176,13 @@ pub fn export(model: &Model, policy: &Policy, clips: &ClipTable) -> Result<Vec<u
         layers: entries,
     };
     let header = serde_json::to_string(&header)
-        .map_err(|e| Error::Weights(format!("cannot write the metadata: {e}")))?;
+        .map_err(|e| Error::weights(format!("cannot write the metadata: {e}")))?;
     let metadata = HashMap::from([(METADATA.to_string(), header)]);
     safetensors::tensor::serialize(
         tensors.iter().map(|(name, raw)| (name.as_str(), raw)),
         &Some(metadata),
     )
-    .map_err(|e| Error::Weights(format!("cannot serialise the quantized model: {e}")))
+    .map_err(|e| Error::weights(format!("cannot serialise the quantized model: {e}")))
 }
 
 /// One layer's activation quantizer in the integer model.
@@ -225,8 +223,7 @@ impl IntegerModel {
         let mut grids = Vec::new();
         for (layer, entry) in model.layers().iter().zip(&entries) {
             let weight = model.layer_weight(layer.index);
-            let packed =
-                Vec::<u8>::try_from(take(format!("{}.weight_codes", entry.name))?).or_torch()?;
+            let packed = Vec::<u8>::try_from(take(format!("{}.weight_codes", entry.name))?)?;
             let codes = layer_codes(&packed, entry, weight.numel())?;
             let values = match entry.a_bits {
                 Some(_) => {

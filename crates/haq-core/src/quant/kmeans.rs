@@ -5,7 +5,6 @@
 //! optimiser step, each cluster's weights are reset to their mean ("trained quantization":
 //! the shared value moves by the cluster's mean update).
 
-use crate::OrTorch;
 use rand::Rng;
 use tch::{Kind, Tensor};
 
@@ -145,7 +144,7 @@ impl KmeansQuantizer {
     pub fn new(weights: Vec<Tensor>, policy: &Policy, seed: u64) -> Result<KmeansQuantizer> {
         policy.check(weights.len())?;
         if policy.is_linear() {
-            return Err(Error::Policy(
+            return Err(Error::policy(
                 "k-means quantization is weight-only but the policy gives a_bits; \
                  use a policy without a_bits, e.g. uniform-w4"
                     .into(),
@@ -156,8 +155,7 @@ impl KmeansQuantizer {
             .zip(&policy.layers)
             .enumerate()
             .map(|(i, (weight, bits))| {
-                let values =
-                    Vec::<f32>::try_from(weight.flatten(0, -1).to_kind(Kind::Float)).or_torch()?;
+                let values = Vec::<f32>::try_from(weight.flatten(0, -1).to_kind(Kind::Float))?;
                 let clusters = kmeans(
                     &values,
                     1 << bits.w_bits,

@@ -5,11 +5,10 @@
 //! the clip follows PACT (Choi et al., 2018): inside the clip range dq/dx = 1; outside it
 //! dq/dx = 0 and dq/dclip = 1 (for x <= -clip, dq/dclip = -1 when signed).
 
-use std::ffi::{c_char, c_int, c_void, CStr};
-
 use tch::{nn, Device, Kind, Tensor};
 
 use super::clip::ClipTable;
+use super::kernel;
 use super::policy::Policy;
 use crate::error::{Error, Result};
 use crate::models::LayerQuantizer;
@@ -48,7 +47,7 @@ pub fn fake_quantize(x: &Tensor, bits: u8, clip: &Tensor, signed: bool) -> Tenso
     };
     let binary = signed && bits == 1;
     if x.device() == Device::Cpu && x.kind() == Kind::Float {
-        fused(x, clip, c, levels, signed, binary)
+        kernel::fake_quantize(x, clip, c, levels, signed, binary)
     } else {
         by_ops(x, clip, c, levels, signed, binary)
     }
@@ -83,46 +82,6 @@ fn by_ops(x: &Tensor, clip: &Tensor, c: f64, levels: f64, signed: bool, binary: 
         grid
     };
     with_clip_gradient(q, x, clip, c, signed)
-}
-
-extern "C" {
-    /// `fake_quant.cpp`: a new tensor the caller owns, or null with the error in `err`.
-    fn haq_fake_quantize(
-        x: *const c_void,
-        clip: *const c_void,
-        c: f64,
-        levels: f64,
-        signed: c_int,
-        binary: c_int,
-        err: *mut c_char,
-        err_len: usize,
-    ) -> *mut c_void;
-}
-
-/// [`fake_quantize`] of a float CPU tensor by the fused kernel, with the clip gradient
-/// when `clip` requires grad.
-fn fused(x: &Tensor, clip: &Tensor, c: f64, levels: f64, signed: bool, binary: bool) -> Tensor {
-    let mut err = [0 as c_char; 512];
-    // SAFETY: both pointers are live tensors for the call; a non-null result is a new
-    // tensor that nothing else owns, as `Tensor::from_ptr` requires.
-    unsafe {
-        let q = haq_fake_quantize(
-            x.as_ptr().cast(),
-            clip.as_ptr().cast(),
-            c,
-            levels,
-            c_int::from(signed),
-            c_int::from(binary),
-            err.as_mut_ptr(),
-            err.len(),
-        );
-        if q.is_null() {
-            // Only a broken invariant gets here (a float CPU tensor is checked above),
-            // as with tch's own panicking ops.
-            panic!("{}", CStr::from_ptr(err.as_ptr()).to_string_lossy());
-        }
-        Tensor::from_ptr(q.cast())
-    }
 }
 
 /// Rounds grid units in place: to the nearest level, or for binary weights to the sign
@@ -187,7 +146,7 @@ impl LinearQuantizer {
     pub fn new(path: &nn::Path, policy: &Policy, clips: &ClipTable) -> Result<LinearQuantizer> {
         policy.check(clips.layers.len())?;
         if !policy.is_linear() {
-            return Err(Error::Policy(
+            return Err(Error::policy(
                 "linear quantization needs a_bits on every layer; give a policy with \
                  w_bits and a_bits, e.g. uniform:4"
                     .into(),

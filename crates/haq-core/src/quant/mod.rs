@@ -7,6 +7,7 @@ pub mod apply;
 pub mod calibrate;
 pub mod clip;
 pub mod export;
+mod kernel;
 pub mod kmeans;
 pub mod linear;
 

@@ -150,7 +150,7 @@ pub fn layer_traces(
     let n = model.layers().len();
     let weights: Vec<Tensor> = (0..n).map(|i| model.layer_weight(i)).collect();
     if let Some(i) = weights.iter().position(|w| !w.requires_grad()) {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "the weight of layer {} ({}) does not require grad (a frozen variable store?): \
              its Hessian cannot be taken",
             i,

@@ -1,7 +1,6 @@
 //! The replay buffer: explicit (s, a, R, s', done) transitions, the oldest dropped first,
 //! sampled uniformly with replacement.
 
-use crate::OrTorch;
 use std::collections::VecDeque;
 
 use rand::Rng;
@@ -113,7 +112,7 @@ impl Replay {
                     t.size()
                 )));
             }
-            Vec::<f32>::try_from(t.flatten(0, -1)).or_torch()
+            Ok(Vec::<f32>::try_from(t.flatten(0, -1))?)
         };
         let state = get("state", N_FEATURES)?;
         let action = get("action", 1)?;

@@ -96,12 +96,12 @@ impl Recipe {
         }
         // Padding by half the side already crops some images to black; more is a typo.
         let max_padding = image_size.map_or(64, |side| side / 2);
-        range(
+        Ok(range(
             "augment.crop_padding",
             self.augment.crop_padding,
             0,
             max_padding,
-        )
+        )?)
     }
 
     /// The seeded subset of `train` to train on, if the recipe asks for one.
@@ -247,7 +247,7 @@ impl<'a> Trainer<'a> {
                 opt_state.push((name, tensor));
             }
         }
-        let done = done.ok_or_else(|| Error::Weights("checkpoint has no epoch count".into()))?;
+        let done = done.ok_or_else(|| Error::weights("checkpoint has no epoch count".into()))?;
         if done != epochs {
             return Err(Error::Checkpoint(format!(
                 "the checkpoint of epoch {epochs} holds {done} epochs"

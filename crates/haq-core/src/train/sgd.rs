@@ -157,7 +157,7 @@ impl Sgd {
                 .iter()
                 .any(|(p, _)| *name == format!("{MOMENTUM_PREFIX}{p}"))
         }) {
-            return Err(Error::Weights(format!(
+            return Err(Error::weights(format!(
                 "optimiser state has `{name}`, which names no trainable variable of this model; \
                  was it saved for another architecture?"
             )));
@@ -165,12 +165,12 @@ impl Sgd {
         for ((name, p), buf) in self.params.iter().zip(&mut self.momentum) {
             let key = format!("{MOMENTUM_PREFIX}{name}");
             let (_, saved) = state.iter().find(|(n, _)| *n == key).ok_or_else(|| {
-                Error::Weights(format!(
+                Error::weights(format!(
                     "optimiser state lacks `{key}`; was it saved for another architecture?"
                 ))
             })?;
             if saved.size() != p.size() {
-                return Err(Error::Weights(format!(
+                return Err(Error::weights(format!(
                     "optimiser state `{key}` has shape {:?}, the variable {:?}",
                     saved.size(),
                     p.size()

@@ -4,7 +4,6 @@
 //! The safetensors format: an 8-byte little-endian header length, a JSON header mapping
 //! each name to its dtype, shape and byte range, then the raw little-endian data.
 
-use crate::OrTorch;
 use std::borrow::Cow;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
@@ -52,7 +51,7 @@ fn dtype(kind: Kind) -> Result<Dtype> {
         Kind::Uint8 => Dtype::U8,
         Kind::Bool => Dtype::BOOL,
         other => {
-            return Err(Error::Weights(format!(
+            return Err(Error::weights(format!(
                 "cannot store tensors of kind {other:?}"
             )))
         }
@@ -71,7 +70,7 @@ fn kind(dtype: Dtype) -> Result<Kind> {
         Dtype::U8 => Kind::Uint8,
         Dtype::BOOL => Kind::Bool,
         other => {
-            return Err(Error::Weights(format!(
+            return Err(Error::weights(format!(
                 "cannot load tensors of dtype {other:?}"
             )))
         }
@@ -102,23 +101,22 @@ pub fn to_safetensors(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
             .collect::<std::collections::HashSet<_>>()
             .len()
     {
-        return Err(Error::Weights("two tensors share a name".into()));
+        return Err(Error::weights("two tensors share a name".into()));
     }
     safetensors::tensor::serialize(data.iter().map(|(name, t)| (*name, t)), &None)
-        .map_err(|e| Error::Weights(format!("cannot serialise: {e}")))
+        .map_err(|e| Error::weights(format!("cannot serialise: {e}")))
 }
 
 /// Parses safetensors bytes into CPU tensors, in name order.
 pub fn from_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::Weights(format!("not safetensors data: {e}")))?;
+        .map_err(|e| Error::weights(format!("not safetensors data: {e}")))?;
     let mut tensors = file
         .tensors()
         .into_iter()
         .map(|(name, view)| {
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            let tensor =
-                Tensor::f_from_data_size(view.data(), &shape, kind(view.dtype())?).or_torch()?;
+            let tensor = Tensor::f_from_data_size(view.data(), &shape, kind(view.dtype())?)?;
             Ok((name, tensor))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -143,7 +141,7 @@ pub fn load_var_store(vs: &VarStore, tensors: &[(String, Tensor)]) -> Result<()>
         .iter()
         .find(|(name, _)| !variables.contains_key(name) && !name.ends_with(".num_batches_tracked"))
     {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "`{name}` names no variable of this model; is it another architecture?"
         )));
     }
@@ -153,14 +151,14 @@ pub fn load_var_store(vs: &VarStore, tensors: &[(String, Tensor)]) -> Result<()>
         .into_iter()
         .find(|name| !tensors.iter().any(|(n, _)| n == *name))
     {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "`{missing}` is missing; is it another architecture?"
         )));
     }
     for (name, tensor) in tensors {
         if let Some(var) = variables.get(name) {
             if var.size() != tensor.size() {
-                return Err(Error::Weights(format!(
+                return Err(Error::weights(format!(
                     "`{name}` has shape {:?}, the model's {:?}",
                     tensor.size(),
                     var.size()
@@ -171,7 +169,7 @@ pub fn load_var_store(vs: &VarStore, tensors: &[(String, Tensor)]) -> Result<()>
     tch::no_grad(|| {
         for (name, tensor) in tensors {
             if let Some(var) = variables.get_mut(name) {
-                var.f_copy_(tensor).or_torch()?;
+                var.f_copy_(tensor)?;
             }
         }
         Ok(())

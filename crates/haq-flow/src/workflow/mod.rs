@@ -42,6 +42,10 @@ pub struct Workflow {
     pub stages: Vec<StageSpec>,
     /// The file's text, to locate errors found after loading (see [`Workflow::param_error`]).
     pub source: String,
+    /// Each stage's needs as indices into `stages`, and an order with every stage after
+    /// what it needs: resolved and checked for cycles as the file was loaded.
+    upstream: Vec<Vec<usize>>,
+    order: Vec<usize>,
 }
 
 /// One stage to run.
@@ -171,17 +175,17 @@ impl Workflow {
         let entries = hardware::entries(&doc, raw.hardware.as_ref())?;
         hardware::attach(&mut stages, &entries);
         let upstream = resolve_needs(&doc, &mut stages)?;
-        if let Err(cycle) = topo::sort(&upstream) {
+        let order = topo::sort(&upstream).map_err(|cycle| {
             let first = &stages[cycle[0]];
-            return Err(doc.invalid(
+            doc.invalid(
                 &[key("stages"), key(&first.base), key("needs")],
                 false,
                 format!(
                     "dependency cycle {} (each stage needs the next); remove one of these needs",
                     topo::cycle_path(&cycle, |i| &stages[i].name)
                 ),
-            ));
-        }
+            )
+        })?;
 
         let path = fs::canonicalize(path)
             .or_else(|_| std::path::absolute(path))
@@ -203,7 +207,14 @@ impl Workflow {
             executor,
             stages,
             source: source.to_owned(),
+            upstream,
+            order,
         })
+    }
+
+    /// Each stage's needs as indices, and a topological order (for [`crate::Dag`]).
+    pub(crate) fn graph(&self) -> (&[Vec<usize>], &[usize]) {
+        (&self.upstream, &self.order)
     }
 
     /// The stage with this expanded name.
