@@ -1,10 +1,11 @@
-"""PyTorch eager reference for `cargo bench --bench train_speed`: the same network
-(MobileNet-V2, small-input variant: stem stride 1, one input channel, 10 classes, as
-torchvision builds it), batch, optimiser and fake quantization, timed the same way.
+"""PyTorch eager reference for `cargo bench --bench train_speed`: the same networks
+(MobileNet-V2, small-input variant: stem stride 1, one input channel, 10 classes, batch 128;
+and the paper's at 224x224: stem stride 2, 3 channels, 1,000 classes, batch 32, width 1.0,
+as torchvision builds it), optimiser and fake quantization, timed the same way.
 
 Run by scripts/bench-train-speed, which alternates it with the Rust bench; alone:
 `.venv/bin/python crates/haq-core/benches/train_speed_pytorch.py`. Environment:
-HAQ_BENCH_STEPS (timed steps per line, default 20), HAQ_BENCH_THREADS (default 2).
+HAQ_BENCH_STEPS (timed steps per line, default 20; 5 at 224), HAQ_BENCH_THREADS (default 2).
 
 The network is written here rather than imported from torchvision so that nothing but
 torch needs installing, and so that its layers are haq's exactly (the layer table of
@@ -20,8 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BATCH = 128
 STEPS = int(os.environ.get("HAQ_BENCH_STEPS", "20"))
+STEPS_224 = int(os.environ.get("HAQ_BENCH_STEPS", "5"))
 THREADS = int(os.environ.get("HAQ_BENCH_THREADS", "2"))
 WARMUP_STEPS = 2
 BITS = 4
@@ -82,9 +83,9 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.residual else self.conv(x)
 
 
-def mobilenet_v2(width):
+def mobilenet_v2(width, channels, stem_stride, classes):
     stem, last = divisible(32 * width), divisible(1280 * max(1.0, width))
-    layers, c_in = conv_bn(1, stem, 3, 1, 1), stem
+    layers, c_in = conv_bn(channels, stem, 3, stem_stride, 1), stem
     for expand, c, repeats, stride in STAGES:
         c_out = divisible(c * width)
         for i in range(repeats):
@@ -92,46 +93,49 @@ def mobilenet_v2(width):
             c_in = c_out
     layers += conv_bn(c_in, last, 1, 1, 1)
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
-                         Linear(last, 10))
+                         Linear(last, classes))
 
 
-def rates(width, channels_last, quantize):
-    """(train, eval) images per second."""
+def rates(width, channels_last, quantize, imagenet):
+    """(train, eval) images per second: Fashion-MNIST's shapes, or `imagenet`'s."""
     torch.manual_seed(0)
-    model = mobilenet_v2(width)
-    images = torch.randn(BATCH, 1, 28, 28)
-    labels = torch.randint(0, 10, (BATCH,))
+    size, channels, stride, classes, batch, steps = (
+        (224, 3, 2, 1000, 32, STEPS_224) if imagenet else (28, 1, 1, 10, 128, STEPS))
+    model = mobilenet_v2(width, channels, stride, classes)
+    images = torch.randn(batch, channels, size, size)
+    labels = torch.randint(0, classes, (batch,))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     Conv.quantize = quantize
     opt = torch.optim.SGD(model.parameters(), lr=0.0 if quantize else 0.05, momentum=0.9, weight_decay=4e-5)
     model.train()
-    for step in range(WARMUP_STEPS + STEPS):
+    for step in range(WARMUP_STEPS + steps):
         if step == WARMUP_STEPS:
             start = time.perf_counter()
         opt.zero_grad()
         F.cross_entropy(model(images), labels).backward()
         opt.step()
-    train = STEPS * BATCH / (time.perf_counter() - start)
+    train = steps * batch / (time.perf_counter() - start)
     model.eval()
     with torch.no_grad():
-        for step in range(WARMUP_STEPS + STEPS):
+        for step in range(WARMUP_STEPS + steps):
             if step == WARMUP_STEPS:
                 start = time.perf_counter()
             model(images)
-    return train, STEPS * BATCH / (time.perf_counter() - start)
+    return train, steps * batch / (time.perf_counter() - start)
 
 
 def main():
     torch.set_num_threads(THREADS)
-    print(f"PyTorch {torch.__version__} eager, batch {BATCH}, {THREADS} threads, "
-          f"{STEPS} timed steps")
-    for width in (0.5, 1.0):
+    print(f"PyTorch {torch.__version__} eager, {THREADS} threads, {STEPS} timed steps "
+          f"({STEPS_224} at 224)")
+    for label, width, imagenet in (("0.5", 0.5, False), ("1.0", 1.0, False),
+                                   ("1.0 224x224", 1.0, True)):
         for layout in ("NCHW", "channels-last"):
             for name, quantize in (("float", False), (f"w{BITS}a{BITS} fake-quant", True)):
-                train, evaluate = rates(width, layout != "NCHW", quantize)
-                print(f"width {width} {layout} {name}: train {train:.0f} images/s | "
+                train, evaluate = rates(width, layout != "NCHW", quantize, imagenet)
+                print(f"width {label} {layout} {name}: train {train:.0f} images/s | "
                       f"eval {evaluate:.0f} images/s", flush=True)
 
 
