@@ -35,7 +35,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(512);
     let spec = DatasetSpec {
-        root: Some(root.into()),
+        root: Some(root.clone().into()),
         image_size: Some(224),
         ..DatasetSpec::new(DatasetName::Folder)
     };
@@ -58,4 +58,25 @@ fn main() {
             println!("haq threads {threads}: {rate:.0} images/s");
         }
     }
+    if threads == "1" {
+        decode_only(&root, images);
+    }
+}
+
+/// The ablation: JPEG decoding to RGB alone (the `image` crate, whose JPEG decoder is
+/// zune-jpeg), no resize, crop or tensor, on one thread.
+fn decode_only(root: &str, images: usize) {
+    let mut paths: Vec<_> = std::fs::read_dir(format!("{root}/train"))
+        .expect("the bench's train folder")
+        .flat_map(|class| std::fs::read_dir(class.expect("a class folder").path()).unwrap())
+        .map(|file| file.expect("an image file").path())
+        .collect();
+    paths.sort();
+    paths.truncate(images);
+    let start = Instant::now();
+    for path in &paths {
+        std::hint::black_box(image::open(path).expect("decodable").to_rgb8());
+    }
+    let rate = paths.len() as f64 / start.elapsed().as_secs_f64();
+    println!("haq decode-only threads 1: {rate:.0} images/s");
 }

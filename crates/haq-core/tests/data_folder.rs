@@ -187,13 +187,17 @@ fn streamed_pixels_are_those_of_each_file_decoded() {
                 .permute([2, 0, 1])
         })
         .collect();
-    let expected = Tensor::stack(&decoded, 0);
-    assert!(train.images().unwrap().equal(&expected));
+    let reference = Tensor::stack(&decoded, 0);
+    let pixels = train.images().unwrap();
+    // The reader resamples with fast_image_resize; the `image` crate's filter of the same
+    // kind may round a level differently, no more.
+    let diff = (pixels.to_kind(Kind::Int) - reference.to_kind(Kind::Int)).abs();
+    assert!(diff.max().int64_value(&[]) <= 1, "{diff}");
 
     // Evaluation batches are those pixels, in order, normalised.
     let batches: Vec<Tensor> = train.eval_batches(3).map(|b| b.unwrap().images).collect();
     assert_eq!(batches.len(), 2);
-    assert!(Tensor::cat(&batches, 0).equal(&train.normalize(&expected)));
+    assert!(Tensor::cat(&batches, 0).equal(&train.normalize(&pixels)));
 
     // Shuffled, augmented training batches are bitwise those of the same data in memory.
     let memory = in_memory(&train);

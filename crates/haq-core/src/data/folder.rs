@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use image::imageops::FilterType;
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use rayon::prelude::*;
 use tch::Tensor;
 
@@ -173,22 +174,39 @@ fn list(dir: &Path, hint: &str) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// One image as `[3, size, size]` bytes: shorter side resized to `size` (bilinear, as
-/// torchvision's `Resize`), centre crop, RGB.
+/// One image as `[3, size, size]` bytes: RGB, the largest centred square resized to `size`
+/// (bilinear with antialiasing, as torchvision's `Resize` then `CenterCrop` on PIL images).
 fn decode(path: &Path, size: usize, hint: &str) -> Result<Vec<u8>> {
-    let image = image::open(path).map_err(|e| Error::CorruptData {
+    let corrupt = |problem: String| Error::CorruptData {
         path: path.to_path_buf(),
-        problem: format!("cannot decode the image ({e}); replace or delete the file"),
+        problem,
         hint: hint.to_string(),
-    })?;
+    };
+    let rgb = image::open(path)
+        .map_err(|e| {
+            corrupt(format!(
+                "cannot decode the image ({e}); replace or delete the file"
+            ))
+        })?
+        .into_rgb8();
+    let (width, height) = rgb.dimensions();
     let side = size as u32;
-    let rgb = image
-        .resize_to_fill(side, side, FilterType::Triangle)
-        .to_rgb8();
+    let mut square = Image::new(side, side, PixelType::U8x3);
+    Image::from_vec_u8(width, height, rgb.into_raw(), PixelType::U8x3)
+        .map_err(|e| e.to_string())
+        .and_then(|source| {
+            let options = ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+                .fit_into_destination(None);
+            Resizer::new()
+                .resize(&source, &mut square, &options)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| corrupt(format!("cannot resize the {width}x{height} image ({e})")))?;
     // Interleaved HWC to planar CHW.
     let plane = size * size;
     let mut chw = vec![0u8; 3 * plane];
-    for (i, pixel) in rgb.pixels().enumerate() {
+    for (i, pixel) in square.buffer().chunks_exact(3).enumerate() {
         for c in 0..3 {
             chw[c * plane + i] = pixel[c];
         }
