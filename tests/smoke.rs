@@ -13,25 +13,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{kill9, ok, slurm_tests_enabled, wait_until, Project};
+use common::{kill9, ok, outputs, slurm_tests_enabled, wait_until, Project};
 use haq_store::{RunStatus, Store};
 
 const SMOKE: &str = include_str!("../workflows/smoke.yaml");
-
-/// Every done run's outputs by stage: output name -> digest.
-fn outputs(store: &Store) -> BTreeMap<String, BTreeMap<String, String>> {
-    store
-        .runs(None)
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.status == RunStatus::Done)
-        .map(|r| {
-            let outputs = store.outputs(r.id).unwrap();
-            let digests = outputs.into_iter().map(|(k, d)| (k, d.0)).collect();
-            (r.stage, digests)
-        })
-        .collect()
-}
 
 /// The report's files: name -> bytes.
 fn report_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -131,10 +131,10 @@ fn runs_table(store: &Store, runs: &[Run]) -> anyhow::Result<DataFrame> {
     let mut params: BTreeMap<String, Vec<Option<Value>>> = BTreeMap::new();
     let mut metrics: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for (row, run) in runs.iter().enumerate() {
-        let mut flat = BTreeMap::new();
-        flatten("param".to_string(), &run.params, &mut flat);
-        for (name, value) in flat {
-            params.entry(name).or_insert_with(|| vec![None; runs.len()])[row] = Some(value);
+        for (name, value) in run.flat_params() {
+            params
+                .entry(format!("param.{name}"))
+                .or_insert_with(|| vec![None; runs.len()])[row] = Some(value);
         }
         // Ordered by key then step, so the last value written per key is its last step's.
         for m in store.metrics(run.id, None)? {
@@ -191,20 +191,6 @@ fn runs_table(store: &Store, runs: &[Run]) -> anyhow::Result<DataFrame> {
             .map(|(name, values)| Column::new(name.into(), values)),
     );
     Ok(DataFrame::new(runs.len(), columns)?)
-}
-
-/// Nested maps become dotted names (`param.dataset.name`); anything else is a leaf.
-fn flatten(prefix: String, value: &Value, out: &mut BTreeMap<String, Value>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                flatten(format!("{prefix}.{key}"), value, out);
-            }
-        }
-        leaf => {
-            out.insert(prefix, leaf.clone());
-        }
-    }
 }
 
 /// A param column typed by what its runs hold: booleans, integers, numbers, or else text

@@ -3,6 +3,7 @@
 mod export;
 mod hw;
 mod inspect;
+mod ui;
 mod workflow;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Write a finetune run's quantized model (safetensors or ONNX) out of the store.
     ExportModel(export::ExportModelArgs),
+    /// Serve the store read-only to a browser: the DAG live, runs, metrics, searches,
+    /// comparisons and the report.
+    Ui(ui::UiArgs),
     /// Delete artifacts no run refers to.
     Gc(inspect::GcArgs),
     /// Hardware cost models: list them, print lookup tables, cost a policy.
@@ -85,6 +89,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(a) => inspect::log(a),
         Command::Export(a) => export::export(a),
         Command::ExportModel(a) => export::export_model(a),
+        Command::Ui(a) => ui::ui(a),
         Command::Gc(a) => inspect::gc(a),
         Command::Hw { cmd } => hw::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::SlurmJob(a) => workflow::slurm_job(a),

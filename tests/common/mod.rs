@@ -2,6 +2,7 @@
 //! the real `haq` binary run in it, and its store.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -96,6 +97,21 @@ impl Project {
         out.sort_by(|x, y| x.0.cmp(&y.0));
         out
     }
+}
+
+/// Every done run's outputs by stage: output name -> digest.
+pub fn outputs(store: &Store) -> BTreeMap<String, BTreeMap<String, String>> {
+    store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Done)
+        .map(|r| {
+            let outputs = store.outputs(r.id).unwrap();
+            let digests = outputs.into_iter().map(|(k, d)| (k, d.0)).collect();
+            (r.stage, digests)
+        })
+        .collect()
 }
 
 pub fn ok(out: &Output) -> String {

@@ -117,6 +117,19 @@ impl Store {
         Ok(self.artifact_id(digest)?.1)
     }
 
+    /// The media type the artifact was stored with.
+    pub fn artifact_media_type(&self, digest: &Digest) -> Result<String> {
+        self.conn
+            .query_row(
+                "SELECT media_type FROM artifacts WHERE digest = ?1",
+                [&digest.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| Error::NoSuchArtifact(digest.0.clone()))
+    }
+
     fn artifact_id(&self, digest: &Digest) -> Result<(i64, u64)> {
         self.conn
             .query_row(

@@ -72,6 +72,38 @@ pub struct Run {
     pub error: Option<String>,
 }
 
+impl Run {
+    /// The params as dotted leaves (`dataset.name`), for tables of runs.
+    pub fn flat_params(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut out = BTreeMap::new();
+        flatten(String::new(), &self.params, &mut out);
+        out
+    }
+}
+
+/// Nested maps become dotted names; anything else is a leaf.
+fn flatten(
+    prefix: String,
+    value: &serde_json::Value,
+    out: &mut BTreeMap<String, serde_json::Value>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(name, value, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix, leaf.clone());
+        }
+    }
+}
+
 /// What the scheduler knows about a run before it starts.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
@@ -354,6 +386,46 @@ impl Store {
         })
         .and_then(|rows| rows.collect())
         .map_err(|e| self.err(e))
+    }
+
+    /// Every run's last value of each metric (the value at its highest step), by run id.
+    pub fn final_metrics(&self) -> Result<BTreeMap<i64, BTreeMap<String, f64>>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT run_id, key, value FROM metrics m WHERE step = \
+                 (SELECT max(step) FROM metrics WHERE run_id = m.run_id AND key = m.key)",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out: BTreeMap<i64, BTreeMap<String, f64>> = BTreeMap::new();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(i64, String, f64)>>>())
+            .map_err(|e| self.err(e))?;
+        for (run, key, value) in rows {
+            out.entry(run).or_default().insert(key, value);
+        }
+        Ok(out)
+    }
+
+    /// The metric a run logged last (by time): how far a running stage has got.
+    pub fn latest_metric(&self, run_id: i64) -> Result<Option<Metric>> {
+        self.conn
+            .query_row(
+                "SELECT key, step, value, time FROM metrics WHERE run_id = ?1 \
+                 ORDER BY time DESC, step DESC LIMIT 1",
+                [run_id],
+                |r| {
+                    Ok(Metric {
+                        key: r.get(0)?,
+                        step: r.get(1)?,
+                        value: r.get(2)?,
+                        time: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Saves the state after `step` as the run's checkpoint. Only the latest is kept (it is

@@ -11,6 +11,8 @@ use crate::schema::MIGRATIONS;
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// Opened by [`Store::open_read_only`]: nothing is written, not even a lock file.
+    pub(crate) read_only: bool,
 }
 
 /// Writers wait this long for each other before giving up; stages write small
@@ -60,9 +62,61 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(&path, flags).map_err(|e| Error::sqlite(&path, e))?;
-        let store = Store { conn, path };
+        let store = Store {
+            conn,
+            path,
+            read_only: false,
+        };
         store.configure(created)?;
         store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading only, for a viewer beside running stages: no
+    /// file is created or migrated, no lock is taken, and WAL lets it read while stages
+    /// write. A missing file, an empty one, or one of another program is a clear error.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            return Err(Error::Invalid(format!(
+                "store {}: no such file yet; `haq run` creates it",
+                path.display()
+            )));
+        }
+        check_is_haqs(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::sqlite(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            read_only: true,
+        };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::NewerSchema {
+                path: store.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        if version < known {
+            return Err(Error::Invalid(format!(
+                "store {}: {}; `haq run` or `haq status` brings it up to date",
+                path.display(),
+                if version == 0 {
+                    "empty, no haq tables yet".to_string()
+                } else {
+                    format!("schema version {version}, older than this haq's {known}")
+                }
+            )));
+        }
         Ok(store)
     }
 

@@ -368,3 +368,85 @@ fn a_job_that_never_started_leaves_the_run_failed_with_the_reason() {
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.as_deref(), Some("slurm job 9 CANCELLED"));
 }
+
+#[test]
+fn a_read_only_store_reads_beside_a_writer_and_creates_nothing() {
+    let (dir, store) = store();
+    let params = serde_json::json!({"epochs": 3});
+    let inputs = BTreeMap::new();
+    let Claim::Owned { run, lock, .. } = store
+        .claim(&new_run("fp", &params, &inputs), false)
+        .unwrap()
+    else {
+        panic!("owned")
+    };
+    store.log_metrics(run.id, 1, &[("loss", 2.0)]).unwrap();
+    store
+        .log_metrics(run.id, 2, &[("loss", 1.0), ("acc", 0.5)])
+        .unwrap();
+    let locks = store.locks_dir();
+    let before: Vec<_> = std::fs::read_dir(&locks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+
+    let reader = Store::open_read_only(store.path()).unwrap();
+    // The writer holds the run's lock: the reader sees it running, without trying the lock.
+    assert_eq!(reader.run(run.id).unwrap().status, RunStatus::Running);
+    let finals = reader.final_metrics().unwrap();
+    assert_eq!(finals[&run.id]["loss"], 1.0);
+    assert_eq!(finals[&run.id]["acc"], 0.5);
+    assert_eq!(reader.latest_metric(run.id).unwrap().unwrap().step, 2);
+    // It sees what the writer commits after it opened.
+    store.log_metrics(run.id, 3, &[("loss", 0.5)]).unwrap();
+    assert_eq!(reader.final_metrics().unwrap()[&run.id]["loss"], 0.5);
+    drop(lock);
+    assert_eq!(reader.run(run.id).unwrap().status, RunStatus::Interrupted);
+    let after: Vec<_> = std::fs::read_dir(&locks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after, "the reader made no lock file");
+    // A run that never had a lock file reads as interrupted too, and none is made for it.
+    let other = serde_json::json!({"epochs": 4});
+    let Claim::Owned {
+        run: second, lock, ..
+    } = store
+        .claim(&new_run("fp2", &other, &inputs), false)
+        .unwrap()
+    else {
+        panic!("owned")
+    };
+    drop(lock);
+    std::fs::remove_file(locks.join(format!("run-{}.lock", second.id))).unwrap();
+    assert_eq!(
+        reader.run(second.id).unwrap().status,
+        RunStatus::Interrupted
+    );
+    assert!(!locks.join(format!("run-{}.lock", second.id)).exists());
+    // Writing through it fails: the connection itself is read-only.
+    assert!(reader.put_bytes(b"x", "text/plain").is_err());
+
+    let refused = |path: &std::path::Path| Store::open_read_only(path).err().expect("refused");
+    let missing = refused(&dir.path().join("nope.db"));
+    assert!(
+        missing.to_string().contains("no such file yet"),
+        "{missing}"
+    );
+    assert!(!dir.path().join("nope.db").exists());
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let err = refused(&empty);
+    assert!(
+        err.to_string().contains("empty, no haq tables yet"),
+        "{err}"
+    );
+    let junk = dir.path().join("junk.db");
+    std::fs::write(
+        &junk,
+        b"not a database at all, just some text that is long enough",
+    )
+    .unwrap();
+    let err = refused(&junk);
+    assert!(err.to_string().contains("not an SQLite file"), "{err}");
+}
