@@ -52,7 +52,7 @@ function lineChart(title, series, opts = {}) {
     return `<svg class="chart" width="${W}" height="${H}" data-title="${esc(title)}" data-points="0"><text class="title" x="10" y="15">${esc(title)}</text><text x="10" y="${H / 2}">no points yet</text></svg>`;
   }
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (x0 === x1) x1 = x0 + 1;
+  if (x0 === x1) { x0 -= 0.5; x1 += 0.5; }
   if (y0 === y1) { const pad = Math.abs(y0) * 0.01 || 0.5; y0 -= pad; y1 += pad; }
   const ticks = [0, 0.5, 1].map((f) => y0 + f * (y1 - y0));
   const labels = ticks.map((y) => axisLabel(y, y1 - y0));
@@ -222,7 +222,9 @@ async function showCompare(ids) {
   refresh = async () => {
     const runs = await Promise.all(ids.map((id) => get(`/api/run/${id}`)));
     const curves = await Promise.all(ids.map((id) => get(`/api/run/${id}/metrics`)));
-    const keys = [...new Set(curves.flatMap((c) => Object.keys(c.curves)))].sort();
+    // Curves first (the longest), then the metrics logged once.
+    const length = (k) => Math.max(...curves.map((c) => (c.curves[k] ? c.curves[k].total : 0)));
+    const keys = [...new Set(curves.flatMap((c) => Object.keys(c.curves)))].sort((a, b) => length(b) - length(a) || (a < b ? -1 : 1));
     const label = (r) => `run ${r.id} ${r.stage}`;
     document.getElementById("charts").innerHTML = keys.map((k) => lineChart(k, curves.map((c, i) => ({
       label: label(runs[i]), xs: (c.curves[k] || { steps: [] }).steps, ys: (c.curves[k] || { values: [] }).values,
