@@ -217,7 +217,11 @@ fn artifacts(store: &Store, named: &BTreeMap<String, Digest>) -> Result<Vec<Valu
 
 /// One run: its summary, inputs and outputs (digests, sizes), checkpoints, metric keys.
 fn run(store: &Store, run: Run) -> Reply {
-    let finals = tryr!(store.final_metrics());
+    // Ordered by key then step, so each key's last value is its last step's.
+    let finals: BTreeMap<String, f64> = tryr!(store.metrics(run.id, None))
+        .into_iter()
+        .map(|m| (m.key, m.value))
+        .collect();
     let inputs = match artifacts(store, &tryr!(store.inputs(run.id))) {
         Ok(v) => v,
         Err(reply) => return reply,
@@ -230,7 +234,7 @@ fn run(store: &Store, run: Run) -> Reply {
         .iter()
         .map(|c| json!({"step": c.step, "digest": c.digest.0}))
         .collect();
-    let mut body = run_summary(&run, finals.get(&run.id));
+    let mut body = run_summary(&run, Some(&finals));
     body["inputs"] = Value::Array(inputs);
     body["outputs"] = Value::Array(outputs);
     body["checkpoints"] = Value::Array(checkpoints);
